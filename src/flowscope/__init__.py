@@ -1,0 +1,1 @@
+"""Flowscope: a durable workflow engine for Python that you can see into."""

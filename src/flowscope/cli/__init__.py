@@ -1,0 +1,1 @@
+"""The command line: run, validate, inspect, resume and cancel workflows."""

@@ -1,0 +1,1 @@
+"""Workflow definitions: the immutable model, the loader and validation, the builder."""

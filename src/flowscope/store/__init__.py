@@ -1,0 +1,1 @@
+"""Storage: the SQL journal (SQLite, PostgreSQL), the in-memory journal, migrations."""
