@@ -29,13 +29,14 @@ ensure_venv() {
 
     # Reinstall only when the dependency spec or pyproject.toml changed: the install is
     # editable, so source edits are picked up without it, and skipping it keeps reruns fast.
+    # -qq hides pip's warnings (noise from local index settings) but keeps its errors.
     local stamp="$venv/.flowscope-install-stamp-${spec//[^a-z]/_}"
     local want
     want="$spec $(cksum <"$REPO_ROOT/pyproject.toml")"
     if [[ ! -f "$stamp" ]] || [[ "$(cat "$stamp")" != "$want" ]] \
         || ! "$py" -c 'import flowscope' >/dev/null 2>&1; then
         echo "==> installing flowscope ($spec) into .venv"
-        "$py" -m pip install --quiet -e "$REPO_ROOT/$spec"
+        "$py" -m pip install -qq -e "$REPO_ROOT/$spec"
         printf '%s' "$want" >"$stamp"
     fi
     export PATH="$venv/bin:$PATH"
