@@ -6,8 +6,10 @@ returns the validated model object or raises a ``DefinitionError`` naming the pl
 
 from __future__ import annotations
 
+import ast
 import math
 import re
+import warnings
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -411,8 +413,36 @@ def _compile_leaves(value: Any, place: str, ctx: Context, refs: list[tuple[str, 
 
 
 def _step_refs(source: str) -> list[str]:
-    """Return the literal step ids an expression reads as ``steps.<id>``/``steps['<id>']``."""
-    return [m.group(1) or m.group(2) or m.group(3) or "" for m in _STEP_REF.finditer(source)]
+    """Return the literal step ids an expression reads as ``steps.<id>``/``steps['<id>']``.
+
+    Expressions are a subset of Python syntax, so the tree tells reads from look-alikes in
+    string literals; the regular expression is only a fallback for text ``ast`` refuses.
+    """
+    body = source.strip()
+    if body.startswith("${{") and body.endswith("}}"):
+        body = body[3:-2].strip()
+    try:
+        with warnings.catch_warnings():  # invalid escapes only warn; -W error would raise
+            warnings.simplefilter("ignore")
+            tree = ast.parse(body, mode="eval")
+    except (SyntaxError, ValueError):
+        return [m.group(1) or m.group(2) or m.group(3) or "" for m in _STEP_REF.finditer(source)]
+    refs: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _is_steps(node.value):
+            refs.append(node.attr)
+        elif (
+            isinstance(node, ast.Subscript)
+            and _is_steps(node.value)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+        ):
+            refs.append(node.slice.value)
+    return refs
+
+
+def _is_steps(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "steps"
 
 
 def check_refs(
@@ -442,8 +472,12 @@ def check_refs(
 
 
 def unknown_ref(ref: str, place: str, ids: Mapping[str, int], ctx: Context) -> NoReturn:
-    ctx.fail(
-        f"expression reads steps.{ref}, but no step has id {ref!r}",
-        place,
-        hint=did_you_mean(ref, list(ids), "step ids"),
+    """Fail for an expression reading ``steps.<ref>`` when no step has that id."""
+    hyphenated = [i for i in ids if i.startswith(f"{ref}-")]
+    hint = (
+        f"`steps.{hyphenated[0]}` reads as steps.{ref} minus ...; write "
+        f"steps['{hyphenated[0]}'] for an id with '-'"
+        if hyphenated
+        else did_you_mean(ref, list(ids), "step ids")
     )
+    ctx.fail(f"expression reads steps.{ref}, but no step has id {ref!r}", place, hint=hint)
