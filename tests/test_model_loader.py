@@ -558,6 +558,14 @@ def test_json_syntax_error_names_the_line() -> None:
     assert info.value.line == 3
 
 
+def test_json_validation_errors_carry_the_line() -> None:
+    text = json.dumps(minimal(needs=["a", "zz"]), indent=2)
+    with pytest.raises(DefinitionError) as info:
+        workflow_from_json(text, source="wf.json")
+    assert info.value.place == "steps[1].needs[1]"
+    assert info.value.line == text.splitlines().index('        "zz"') + 1
+
+
 def test_unreadable_or_unknown_files(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="not found"):
         load_workflow(tmp_path / "missing.yaml")

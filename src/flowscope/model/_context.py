@@ -35,6 +35,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Context:
+    """What every check needs to name a place: source, line map, prefix and chain."""
+
     source: str | None
     base_dir: Path | None
     max_depth: int
@@ -47,9 +49,11 @@ class Context:
     file: Path | None = field(default=None)
 
     def place(self, place: str) -> str:
+        """Return ``place`` as seen from the outermost definition."""
         return f"{self.prefix}{place}" if self.prefix else place
 
     def line(self, place: str) -> int | None:
+        """Return the line of ``place`` or of its nearest enclosing place, if known."""
         full = self.place(place)
         while full:
             if full in self.lines:
@@ -64,6 +68,7 @@ class Context:
         hint: str | None = None,
         cls: type[DefinitionError] = DefinitionError,
     ) -> DefinitionError:
+        """Return a DefinitionError (or ``cls``) for ``place``, with line and source."""
         return cls(
             message,
             place=self.place(place) or None,
@@ -79,15 +84,18 @@ class Context:
         hint: str | None = None,
         cls: type[DefinitionError] = DefinitionError,
     ) -> NoReturn:
+        """Raise :meth:`error`."""
         raise self.error(message, place, hint, cls)
 
 
 def parent_place(place: str) -> str:
+    """Return the enclosing place (``steps[1].needs[0]`` -> ``steps[1].needs``)."""
     cut = max(place.rfind("."), place.rfind("["))
     return place[:cut] if cut > 0 else ""
 
 
 def key_place(place: str, key: object) -> str:
+    """Return the place of ``key`` inside ``place`` (bracketed when it is not a word)."""
     text = str(key)
     if re.fullmatch(r"[A-Za-z0-9_-]+", text):
         return f"{place}.{text}" if place else text
@@ -95,11 +103,13 @@ def key_place(place: str, key: object) -> str:
 
 
 def closest(word: str, choices: Sequence[str]) -> str | None:
+    """Return the choice closest to ``word``, if one is close enough."""
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
 
 def did_you_mean(word: str, choices: Sequence[str], what: str) -> str:
+    """Return a hint suggesting the closest choice and listing the valid ones."""
     best = closest(word, choices)
     valid = ", ".join(choices) if choices else "none"
     return (f"did you mean {best!r}? " if best else "") + f"valid {what}: {valid}"
@@ -108,6 +118,7 @@ def did_you_mean(word: str, choices: Sequence[str], what: str) -> str:
 def check_keys(
     data: Mapping[Any, Any], valid: Sequence[str], place: str, ctx: Context, what: str
 ) -> None:
+    """Fail on the first key of ``data`` that is not in ``valid``."""
     for key in data:
         if key not in valid:
             ctx.fail(
@@ -118,6 +129,7 @@ def check_keys(
 
 
 def text_field(value: Any, place: str, ctx: Context) -> str:
+    """Return an optional free-text field as a string (``None``: empty)."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -154,6 +166,7 @@ def plain(value: Any, place: str, ctx: Context) -> Any:
 
 
 def copy_plain(value: Any) -> Any:
+    """Return a deep copy of a plain value (dicts and lists copied, tuples as lists)."""
     if isinstance(value, Mapping):
         return {key: copy_plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

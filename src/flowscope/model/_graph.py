@@ -10,6 +10,7 @@ __all__ = ["ancestor_sets", "check_cycles"]
 
 
 def check_cycles(steps: list[Step], ctx: Context) -> None:
+    """Raise CycleError naming a cycle in run order, if the ``needs`` form one."""
     by_id = {s.id: s for s in steps}
     state: dict[str, int] = {}  # 1: on the stack, 2: done
     for root in steps:
@@ -47,6 +48,7 @@ def check_cycles(steps: list[Step], ctx: Context) -> None:
 
 
 def ancestor_sets(steps: list[Step]) -> dict[str, set[str]]:
+    """Map each step id to the ids it needs, directly or transitively (graph acyclic)."""
     by_id = {s.id: s for s in steps}
     memo: dict[str, set[str]] = {}
 

@@ -48,6 +48,7 @@ _STEP_REF = re.compile(
 
 
 def parse_inputs(raw: Any, ctx: Context) -> list[InputSpec]:
+    """Validate the ``inputs`` mapping and return the input specs in order."""
     if raw is None:
         return []
     if not isinstance(raw, Mapping):
@@ -108,6 +109,7 @@ def parse_inputs(raw: Any, ctx: Context) -> list[InputSpec]:
 
 
 def input_definition(spec: InputSpec) -> dict[str, Any]:
+    """Return the canonical definition of one input."""
     out: dict[str, Any] = {"type": spec.type, "required": spec.required}
     if spec.has_default:
         out["default"] = copy_plain(spec.default)
@@ -117,6 +119,7 @@ def input_definition(spec: InputSpec) -> dict[str, Any]:
 
 
 def parse_step_ids(raw_steps: list[Any], ctx: Context) -> dict[str, int]:
+    """Check every step is a mapping with a valid, unique id; map id to index."""
     ids: dict[str, int] = {}
     for index, raw in enumerate(raw_steps):
         place = f"steps[{index}]"
@@ -151,6 +154,11 @@ Refs = list[tuple[str, str, str]]  # (place, referenced step id, part: with/if/s
 def parse_step(
     raw: Mapping[str, Any], index: int, ids: Mapping[str, int], ctx: Context
 ) -> tuple[Step, Refs, dict[str, Any]]:
+    """Validate one step; return it, the step ids it reads and its canonical definition.
+
+    The loader adds ``workflow_definition`` to the canonical definition once the
+    sub-workflow is loaded.
+    """
     place = f"steps[{index}]"
     check_keys(raw, STEP_KEYS, place, ctx, "step keys")
     step_id: str = raw["id"]
@@ -448,6 +456,7 @@ def _is_steps(node: ast.expr) -> bool:
 def check_refs(
     step: Step, refs: Refs, ids: Mapping[str, int], ancestors: set[str], ctx: Context
 ) -> None:
+    """Fail when a step reads ``steps.<id>`` of an unknown step or of one it does not need."""
     for place, raw_ref, part in refs:
         ref = raw_ref
         if ref not in ids and "-" in ref and ref.split("-", 1)[0] in ids:

@@ -188,7 +188,23 @@ def _from_json(text: str, ctx: Context) -> Workflow:
             source=ctx.source,
             hint="fix the JSON syntax at that line",
         ) from exc
-    return _build(data, ctx)
+    return _build(data, replace(ctx, lines=_json_lines(text)))
+
+
+def _json_lines(text: str) -> dict[str, int]:
+    """Return the place-to-line map of a JSON text, read with YAML's composer.
+
+    JSON is nearly a subset of YAML; where the two disagree (tabs, some escapes) the
+    messages simply go without line numbers.
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError:
+        return {}
+    finally:
+        loader.dispose()
+    return yaml_line_map(node) if node is not None else {}
 
 
 def _load_file(
