@@ -146,6 +146,12 @@ def test_workflow_classmethods(tmp_path: Path) -> None:
     assert Workflow.from_json(json.dumps(definition)).definition_hash == expected
 
 
+def test_source_is_kept() -> None:
+    wf = workflow_from_dict(minimal(), source="stored.yaml")
+    assert wf.source == "stored.yaml"
+    assert workflow_from_dict(minimal()).source is None
+
+
 def test_load_workflow_json_file(tmp_path: Path) -> None:
     path = tmp_path / "wf.json"
     path.write_text(json.dumps(minimal()))

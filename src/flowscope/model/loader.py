@@ -326,11 +326,17 @@ def _build(data: Any, ctx: Context) -> Workflow:
         inputs=tuple(inputs),
         outputs=copy_plain(outputs_plain),
         outputs_template=outputs_template,
-        source=str(ctx.file) if ctx.file is not None and not ctx.prefix else None,
+        source=_workflow_source(ctx),
         definition=definition,
         definition_hash=definition_hash(definition),
         subworkflows=subworkflows,
     )
+
+
+def _workflow_source(ctx: Context) -> str | None:
+    if ctx.prefix:  # an inline sub-workflow has no file of its own
+        return None
+    return str(ctx.file) if ctx.file is not None else ctx.source
 
 
 def _chain_label(name: str, ctx: Context) -> str:
