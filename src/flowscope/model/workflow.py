@@ -78,7 +78,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int, rand: float = 1.0) -> float:
         """Return the wait in seconds before retry ``retry_number`` (1-based)."""
-        base = min(self.max_backoff, self.backoff * (2 ** (retry_number - 1)))
+        base = float(min(self.max_backoff, self.backoff * (2 ** (retry_number - 1))))
         if self.jitter:
             return base * (0.5 + 0.5 * rand)
         return base

@@ -1,0 +1,430 @@
+"""The engine: start, resume, cancel and fork runs on a journal.
+
+One asyncio core. ``Engine.run`` is the synchronous wrapper around ``Engine.execute``;
+``Engine.start`` returns a handle to a run going on in the background of the caller's
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flowscope.engine.actions import resolve_action
+from flowscope.engine.classify import DEFAULT_CLASSIFIER
+from flowscope.engine.execution import Preloaded, RunExecution, utcnow
+from flowscope.engine.hooks import EngineHooks, HookSet, PendingStep
+from flowscope.engine.journal import Journal
+from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.status import RunStatus, StepStatus
+from flowscope.errors import FlowscopeError, RecursionLimitError, RunStateError
+from flowscope.model import load_workflow, validate_inputs, workflow_from_dict
+from flowscope.model.workflow import Step, Workflow
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended."""
+
+    id: str
+    """The run id."""
+    workflow: str
+    """The workflow's name."""
+    status: RunStatus
+    """``completed``, ``failed`` or ``cancelled``."""
+    outputs: dict[str, Any] | None = None
+    """The workflow's outputs (completed runs only)."""
+    error: ErrorInfo | None = None
+    """The error that failed the run (the first failure in causal order)."""
+    failed_step: str | None = None
+    """The step whose failure ended the run."""
+    duration_ms: float | None = None
+    """Wall time of this execution, in milliseconds."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed."""
+        return self.status is RunStatus.COMPLETED
+
+
+@dataclass(slots=True)
+class RunHandle:
+    """A run going on in the background of an event loop."""
+
+    run_id: str
+    task: asyncio.Task[RunResult] = field(repr=False)
+
+    def done(self) -> bool:
+        """Whether the run has ended."""
+        return self.task.done()
+
+    async def result(self) -> RunResult:
+        """Wait for the run to end and return its result."""
+        return await asyncio.shield(self.task)
+
+
+class Engine:
+    """Runs workflows durably on a journal.
+
+    Args:
+        store: Where runs are recorded (``flowscope.open_store(...)``).
+        actions: Callables by name, for steps whose ``uses`` is a bare name.
+        workflows: Workflows by name, for steps whose ``workflow`` is a bare name.
+        max_concurrency: Steps of one run that may execute at once (default 8).
+        hooks: Hooks called around every step (the debugger, trackers).
+        max_depth: How deep sub-workflows may nest (default 10).
+        measure_memory: Measure each step's peak Python allocation with ``tracemalloc``.
+        classify: Gives a failure its error category (default: the built-in rules).
+        threads: Worker threads for synchronous step functions.
+    """
+
+    def __init__(
+        self,
+        store: Journal,
+        *,
+        actions: Mapping[str, Callable[..., Any]] | None = None,
+        workflows: Mapping[str, Workflow] | None = None,
+        max_concurrency: int = 8,
+        hooks: Sequence[EngineHooks] = (),
+        max_depth: int = 10,
+        measure_memory: bool = False,
+        classify: Callable[[BaseException], str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise FlowscopeError(
+                f"max_concurrency must be at least 1, got {max_concurrency}",
+                hint="pass a positive number of steps that may run at once",
+            )
+        self.store = store
+        self.actions: dict[str, Callable[..., Any]] = dict(actions or {})
+        self.workflows: dict[str, Workflow] = dict(workflows or {})
+        self.max_concurrency = max_concurrency
+        self.max_depth = max_depth
+        self.measure_memory = measure_memory
+        self.classify = classify or DEFAULT_CLASSIFIER.classify
+        self.hooks = HookSet()
+        for hook in hooks:
+            self.hooks.add(hook)
+        #: Runs executing in this engine, by id (the debugger and ``cancel`` look here).
+        self.live: dict[str, RunExecution] = {}
+        self._threads_n = threads or min(32, (os.cpu_count() or 1) + 4)
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The pool that runs synchronous step functions (created on first use)."""
+        if self._threads is None:
+            with self._lock:
+                if self._threads is None:
+                    self._threads = concurrent.futures.ThreadPoolExecutor(
+                        self._threads_n, thread_name_prefix="flowscope-step")
+        return self._threads
+
+    def register_action(self, name: str, fn: Callable[..., Any]) -> None:
+        """Make ``fn`` available to steps as ``uses: name``."""
+        if not callable(fn):
+            raise FlowscopeError(f"action {name!r} is not callable",
+                                 hint="register a function")
+        self.actions[name] = fn
+
+    def register_workflow(self, name: str, workflow: Workflow) -> None:
+        """Make ``workflow`` available to steps as ``workflow: name``."""
+        self.workflows[name] = workflow
+
+    def add_hook(self, hook: EngineHooks) -> None:
+        """Call ``hook`` around every step of every run from now on."""
+        self.hooks.add(hook)
+
+    def remove_hook(self, hook: EngineHooks) -> None:
+        """Stop calling ``hook``."""
+        self.hooks.remove(hook)
+
+    def close(self) -> None:
+        """Release the worker threads."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads = None
+
+    # -- starting runs --------------------------------------------------------------------------
+
+    def load(self, workflow: Workflow | str | os.PathLike[str] | Mapping[str, Any]) -> Workflow:
+        """Return a ``Workflow`` from a workflow, a file path or a definition dict."""
+        if isinstance(workflow, Workflow):
+            return workflow
+        if isinstance(workflow, Mapping):
+            return workflow_from_dict(workflow, max_depth=self.max_depth,
+                                      registry=self.workflows)
+        if isinstance(workflow, str) and workflow in self.workflows:
+            return self.workflows[workflow]
+        return load_workflow(workflow, max_depth=self.max_depth, registry=self.workflows)
+
+    def resolve_actions(self, workflow: Workflow, depth: int = 1) -> dict[str, Callable[..., Any]]:
+        """Resolve every ``uses`` of the workflow (and its sub-workflows) up front."""
+        if depth > self.max_depth:
+            raise RecursionLimitError(
+                f"sub-workflows nest deeper than {self.max_depth} levels",
+                source=workflow.source, hint="raise max_depth or flatten the workflows",
+            )
+        out: dict[str, Callable[..., Any]] = {}
+        for step in workflow.steps:
+            if step.uses is not None:
+                out[step.id] = resolve_action(
+                    step.uses, self.actions, source=workflow.source,
+                    place=f"steps[{step.index}].uses",
+                )
+            elif step.id in workflow.subworkflows:
+                self.resolve_actions(workflow.subworkflows[step.id], depth + 1)
+        return out
+
+    def _new_record(
+        self, workflow: Workflow, inputs: Mapping[str, Any], *, user: str | None,
+        tags: Mapping[str, str] | None, parent: RunExecution | None = None,
+        parent_step: str | None = None, forked_from: tuple[str, str] | None = None,
+    ) -> RunRecord:
+        run_id = str(uuid.uuid4())
+        return RunRecord(
+            id=run_id, workflow=workflow.name, version=workflow.version,
+            definition_hash=workflow.definition_hash, status=RunStatus.PENDING,
+            definition=workflow.definition, inputs=dict(inputs), user=user,
+            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            parent_run_id=parent.run_id if parent else None, parent_step_id=parent_step,
+            root_run_id=parent.root.run_id if parent else run_id,
+            forked_from_run_id=forked_from[0] if forked_from else None,
+            forked_from_step=forked_from[1] if forked_from else None,
+            created_at=utcnow(), source=workflow.source,
+        )
+
+    def prepare(
+        self,
+        workflow: Workflow | str | os.PathLike[str] | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_concurrency: int | None = None,
+        preloaded: Preloaded | None = None,
+        forked_from: tuple[str, str] | None = None,
+        state_vars: Mapping[str, Any] | None = None,
+    ) -> RunExecution:
+        """Validate, record the run as pending, and return its execution (not started)."""
+        wf = self.load(workflow)
+        actions = self.resolve_actions(wf)
+        values = validate_inputs(wf, inputs)
+        record = self._new_record(wf, values, user=user, tags=tags, forked_from=forked_from)
+        if state_vars:
+            record = _replace(record, vars=dict(state_vars))
+        self.store.create_run(record)
+        return RunExecution(
+            self, wf, record, actions=actions, preloaded=preloaded,
+            max_concurrency=max_concurrency or self.max_concurrency,
+        )
+
+    async def start(
+        self,
+        workflow: Workflow | str | os.PathLike[str] | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_concurrency: int | None = None,
+    ) -> RunHandle:
+        """Start a run in the background of the running event loop."""
+        execution = self.prepare(workflow, inputs, user=user, tags=tags,
+                                 max_concurrency=max_concurrency)
+        task = asyncio.get_running_loop().create_task(execution.execute())
+        return RunHandle(execution.run_id, task)
+
+    async def execute(
+        self,
+        workflow: Workflow | str | os.PathLike[str] | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_concurrency: int | None = None,
+    ) -> RunResult:
+        """Run a workflow to its end and return the result."""
+        execution = self.prepare(workflow, inputs, user=user, tags=tags,
+                                 max_concurrency=max_concurrency)
+        return await execution.execute()
+
+    def run(
+        self,
+        workflow: Workflow | str | os.PathLike[str] | Mapping[str, Any],
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        user: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        max_concurrency: int | None = None,
+    ) -> RunResult:
+        """Run a workflow to its end (synchronous wrapper around ``execute``)."""
+        return _run_sync(self.execute(workflow, inputs, user=user, tags=tags,
+                                      max_concurrency=max_concurrency))
+
+    def child_execution(self, parent: RunExecution, step: Step,
+                        pending: PendingStep) -> RunExecution:
+        """Create (or pick up, on resume) the child run of a sub-workflow step."""
+        wf = parent.workflow.subworkflows[step.id]
+        if parent.depth + 1 > self.max_depth:
+            raise RecursionLimitError(
+                f"sub-workflow {wf.name!r} at step {step.id!r} would nest deeper than "
+                f"{self.max_depth} levels",
+                hint="raise max_depth or flatten the workflows",
+            )
+        actions = self.resolve_actions(wf)
+        if parent.preloaded is not None and parent.preloaded.reused_from is None:
+            existing = self.store.find_child_run(parent.run_id, step.id)
+            if existing is not None and not existing.status.is_finished:
+                return RunExecution(
+                    self, wf, existing, actions=actions, parent=parent,
+                    frames=pending.frames, preloaded=self._preload(existing, wf),
+                    max_concurrency=parent.max_concurrency,
+                )
+        values = validate_inputs(wf, pending.input)
+        record = self._new_record(wf, values, user=parent.record.user,
+                                  tags=parent.record.tags, parent=parent,
+                                  parent_step=step.id)
+        self.store.create_run(record)
+        return RunExecution(self, wf, record, actions=actions, parent=parent,
+                            frames=pending.frames, max_concurrency=parent.max_concurrency)
+
+    # -- resume, cancel ---------------------------------------------------------------------------
+
+    def _preload(self, record: RunRecord, workflow: Workflow) -> Preloaded:
+        results: dict[str, StepAttemptRecord] = {}
+        next_attempt: dict[str, int] = {}
+        for att in self.store.get_steps(record.id):
+            if att.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+                results[att.step_id] = att
+            else:
+                next_attempt[att.step_id] = max(next_attempt.get(att.step_id, 1),
+                                                att.attempt + 1)
+        for sid, _nxt in list(next_attempt.items()):
+            if sid in results:
+                del next_attempt[sid]
+        events = self.store.get_events(record.id)
+        return Preloaded(results=results, next_attempt=next_attempt,
+                         last_seq=events[-1].seq if events else 0)
+
+    async def resume_async(self, run_id: str) -> RunResult:
+        """Pick up a run whose process died, from its journal, and run it to the end."""
+        record = self.store.get_run(run_id)
+        if record.status.is_finished:
+            raise RunStateError(
+                f"run {record.id} already {record.status.value}; there is nothing to resume",
+                hint="start a new run, or fork this one from a step",
+            )
+        if record.parent_run_id is not None:
+            raise RunStateError(
+                f"run {record.id} is a sub-workflow run of {record.parent_run_id}",
+                hint=f"resume the root run {record.root_run_id or record.parent_run_id}",
+            )
+        if record.id in self.live:
+            raise RunStateError(f"run {record.id} is running in this process",
+                                hint="wait for it or cancel it")
+        wf = workflow_from_dict(record.definition, source=record.source,
+                                max_depth=self.max_depth, registry=self.workflows)
+        actions = self.resolve_actions(wf)
+        execution = RunExecution(self, wf, record, actions=actions,
+                                 preloaded=self._preload(record, wf),
+                                 max_concurrency=self.max_concurrency)
+        return await execution.execute()
+
+    def resume(self, run_id: str) -> RunResult:
+        """Synchronous wrapper around ``resume_async``."""
+        return _run_sync(self.resume_async(run_id))
+
+    async def fork_async(
+        self, run_id: str, from_step: str, state_edits: Mapping[str, Any] | None = None,
+        rerun_effects: bool = False,
+    ) -> RunResult:
+        """Run a new run of ``run_id``'s definition from ``from_step``, reusing what came before.
+
+        Args:
+            run_id: The run to fork (id or unique prefix).
+            from_step: The first step to execute again; it and every step after it run.
+            state_edits: ``{"vars.x": 1, "inputs.y": 2, "steps.s.output.f": 3}`` applied first.
+            rerun_effects: Also execute again the reused steps with external effects.
+        """
+        from flowscope.engine.fork import fork_async
+
+        return await fork_async(self, run_id, from_step, state_edits=state_edits,
+                                rerun_effects=rerun_effects)
+
+    def fork(
+        self, run_id: str, from_step: str, state_edits: Mapping[str, Any] | None = None,
+        rerun_effects: bool = False,
+    ) -> RunResult:
+        """Synchronous wrapper around ``fork_async``."""
+        return _run_sync(self.fork_async(run_id, from_step, state_edits, rerun_effects))
+
+    def fork_preview(self, run_id: str, from_step: str, *,
+                     rerun_effects: bool = False) -> dict[str, Any]:
+        """Say which steps a fork would reuse and run, and which external calls would repeat."""
+        from flowscope.engine.fork import plan_fork
+
+        plan, _, _ = plan_fork(self, run_id, from_step, rerun_effects=rerun_effects)
+        return plan.to_dict()
+
+    def cancel(self, run_id: str) -> None:
+        """Cancel a run: a live one stops starting steps; a stored unfinished one is marked."""
+        record = self.store.get_run(run_id)
+        live = self.live.get(record.id)
+        if live is not None and live.loop is not None:
+            if live.loop.is_running() and _current_loop() is not live.loop:
+                live.loop.call_soon_threadsafe(live.cancel)
+            else:
+                live.cancel()
+            return
+        if record.status.is_finished:
+            raise RunStateError(
+                f"run {record.id} already {record.status.value}; it cannot be cancelled",
+            )
+        from flowscope.engine import events as ev
+
+        seq = self.store.get_events(record.id)
+        event = ev.RunCancelled(run_id=record.id, seq=(seq[-1].seq if seq else 0) + 1,
+                                ts=utcnow())
+        self.store.update_run(record.id, status=RunStatus.CANCELLED, ended_at=event.ts,
+                              events=[event])
+        for child in self.store.list_runs(parent_run_id=record.id, limit=None):
+            if not child.status.is_finished:
+                self.cancel(child.id)
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    if _current_loop() is not None:
+        coro.close()
+        raise FlowscopeError(
+            "Engine.run/resume was called from inside a running event loop",
+            hint="use `await engine.execute(...)` or `await engine.resume_async(...)` there",
+        )
+    return asyncio.run(coro)
+
+
+def _replace(record: RunRecord, **changes: Any) -> RunRecord:
+    import dataclasses
+
+    return dataclasses.replace(record, **changes)
+
+
+__all__ = ["Engine", "RunHandle", "RunResult"]
