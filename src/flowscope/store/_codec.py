@@ -1,0 +1,159 @@
+"""Turning records and events into stored values and back, shared by both stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flowscope.engine.events import Event
+from flowscope.engine.status import RunStatus
+from flowscope.errors import OutputNotSerializableError, StoreError
+from flowscope.store.schema import dumps_json
+
+_BASE_FIELDS = frozenset({"run_id", "seq", "ts", "step_id"})
+_PAYLOAD_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
+def payload_fields(cls: type[Event]) -> tuple[str, ...]:
+    """Return the kind-specific field names of an event class (cached)."""
+    names = _PAYLOAD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+        _PAYLOAD_FIELDS[cls] = names
+    return names
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """Return ``event.payload()`` without re-reading the dataclass fields each time."""
+    return {name: getattr(event, name) for name in payload_fields(type(event))}
+
+
+def event_name(event: Event, field_name: str | None = None) -> str:
+    """Describe an event (or one of its fields) for an error message."""
+    what = f"the {event.kind.value} event #{event.seq} of run {event.run_id}"
+    return what if field_name is None else f"the {field_name} of {what}"
+
+
+def encode(value: Any, what: Callable[[], str]) -> str:
+    """Return compact JSON text for ``value``.
+
+    Args:
+        value: The value to encode.
+        what: Describes the value for the error message (called only on failure).
+
+    Raises:
+        OutputNotSerializableError: ``value`` is not plain JSON data.
+    """
+    try:
+        return dumps_json(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise OutputNotSerializableError(
+            f"{what()} cannot be stored as JSON: {exc}",
+            hint="use only dicts with string keys, lists, strings, numbers (not NaN or "
+            "infinity), booleans and None; convert other objects first",
+        ) from exc
+
+
+def encode_or_none(value: Any, what: Callable[[], str]) -> str | None:
+    """Like :func:`encode`, but ``None`` stays ``None`` (SQL NULL)."""
+    return None if value is None else encode(value, what)
+
+
+def json_copy(value: Any, what: Callable[[], str]) -> Any:
+    """Return a private copy of JSON data, as a JSON round trip would give it back.
+
+    Much cheaper than ``json.loads(json.dumps(value))`` for the small values steps
+    usually produce: scalars are shared (they are immutable), containers are rebuilt.
+    Tuples become lists and non-string keys become strings, exactly as in the SQL store.
+
+    Raises:
+        OutputNotSerializableError: ``value`` is not plain JSON data.
+    """
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float:
+        if value != value or value in (_INF, -_INF):
+            encode(value, what)  # raises with the same message as the SQL store
+        return value
+    if kind is dict or kind is list or kind is tuple:
+        # Rare shapes (non-string keys, subclasses, deep nesting) take the exact path.
+        try:
+            return copy_json_fast(value)
+        except NotPlainJSON:
+            return json.loads(encode(value, what))
+    return json.loads(encode(value, what))
+
+
+_INF = float("inf")
+
+
+class NotPlainJSON(Exception):
+    """Raised by :func:`copy_json_fast` for anything but plain JSON data."""
+
+
+def copy_json_fast(value: Any) -> Any:
+    """Copy plain JSON data (exact dicts with str keys, lists, tuples, scalars).
+
+    Raises:
+        NotPlainJSON: Anything else; use :func:`json_copy` for it (it converts or
+            explains).
+    """
+    kind = type(value)
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise NotPlainJSON
+            out[key] = copy_json_fast(item)
+        return out
+    if kind is list or kind is tuple:
+        return [copy_json_fast(item) for item in value]
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is float and value == value and value not in (_INF, -_INF):
+        return value
+    raise NotPlainJSON
+
+
+def parse_status(status: RunStatus | str) -> RunStatus:
+    """Return ``status`` as a :class:`RunStatus`.
+
+    Raises:
+        StoreError: ``status`` names no run status.
+    """
+    try:
+        return RunStatus(status)
+    except ValueError:
+        valid = ", ".join(s.value for s in RunStatus)
+        raise StoreError(
+            f"unknown run status {status!r}", hint=f"use one of: {valid}"
+        ) from None
+
+
+def check_limit(limit: int | None) -> None:
+    """Refuse a negative ``limit``."""
+    if limit is not None and limit < 0:
+        raise StoreError(f"limit must be 0 or more, got {limit}", hint="pass limit=None for all")
+
+
+def thaw(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Return a plain dict copy of a mapping (for records built from stored rows)."""
+    return None if value is None else dict(value)
+
+
+MIN_PREFIX = 4
+"""The shortest run id prefix accepted by ``get_run``."""
+
+
+def ambiguous_hint(candidates: list[str]) -> str:
+    """Return the hint for a run id prefix that matches several runs."""
+    shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
+    return f"the prefix matches several runs ({shown}); give more characters"
+
+
+def short_prefix_hint() -> str:
+    """Return the hint for a run id prefix that is too short."""
+    return f"give at least {MIN_PREFIX} characters of the run id"

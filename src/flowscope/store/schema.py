@@ -1,0 +1,266 @@
+"""The SQL schema of the journal, for SQLite and PostgreSQL in one place.
+
+Dialect differences are written inline:
+
+- JSON columns are ``JSON`` on SQLite (stored as text) and ``JSONB`` on PostgreSQL.
+- Timestamps are :class:`UTCDateTime`: ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL and
+  fixed-width ISO-8601 UTC text on SQLite (``2024-05-01T12:00:00.000000+00:00``). The
+  fixed width makes text order equal time order, so range filters and ``ORDER BY`` are
+  correct and can use indexes; reads always give timezone-aware UTC datetimes.
+- Each timestamp that analytics buckets on also has a ``*_epoch`` column (seconds since
+  the Unix epoch, double precision). Bucketing by time is then the same SQL on both
+  dialects: ``floor(ended_at_epoch / 3600) * 3600`` is the hour bucket.
+
+Durations (``duration_ms``, ``queue_wait_ms``, ``cpu_time_ms``) and
+``peak_memory_bytes`` are plain numeric columns so aggregates run in SQL.
+
+Other modules add their own tables in their own Alembic migrations (see
+``store/migrations/versions``); they may put their ``Table`` objects on this
+``metadata`` or on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+from flowscope.errors import StoreError
+
+#: Alembic's bookkeeping table; a name of our own so a database shared with another
+#: Alembic-managed application does not mix up the two version histories.
+VERSION_TABLE = "flowscope_alembic_version"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Return ``value`` converted to UTC; refuse naive datetimes.
+
+    Raises:
+        StoreError: ``value`` has no timezone.
+    """
+    if value.tzinfo is None:
+        raise StoreError(
+            f"naive datetime {value.isoformat()} cannot be stored",
+            hint="pass timezone-aware datetimes, e.g. datetime.now(UTC)",
+        )
+    return value.astimezone(UTC)
+
+
+def sqlite_time_text(value: datetime) -> str:
+    """Return the fixed-width ISO-8601 UTC text SQLite columns hold for ``value``."""
+    if value.tzinfo is not UTC:  # the engine's own timestamps skip the conversion
+        value = to_utc(value)
+    return value.isoformat(timespec="microseconds")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every dialect (see the module docstring)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        """Use sortable text on SQLite, ``timestamptz`` elsewhere."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """Convert to UTC (text on SQLite)."""
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return sqlite_time_text(value)
+        return to_utc(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+
+
+class JSONDocument(sa.TypeDecorator[Any]):
+    """A JSON value: ``JSONB`` on PostgreSQL, compact JSON text on SQLite.
+
+    SQLite gets a ``TEXT`` column rather than ``JSON``: a ``JSON`` declared type has
+    numeric affinity there, which turns the text ``12345678901234567890`` into a lossy
+    REAL. SQLite's ``json_extract`` works on the text all the same. A Python ``None`` is
+    SQL ``NULL`` (not the JSON text ``null``), so ``IS NULL`` means the same everywhere.
+    """
+
+    impl = sa.JSON(none_as_null=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        """Pick the column type per dialect."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Text())
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB(none_as_null=True))
+        return dialect.type_descriptor(sa.JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Encode to text on SQLite (the driver does it elsewhere)."""
+        if dialect.name == "sqlite" and value is not None:
+            return dumps_json(value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """Decode SQLite's text."""
+        if dialect.name == "sqlite" and isinstance(value, str):
+            return json.loads(value)
+        return value
+
+
+def _default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _make_encoder() -> Any:
+    try:
+        from _json import make_encoder  # the C accelerator json.dumps uses
+    except ImportError:  # pragma: no cover - CPython always has it
+        return None
+    from json.encoder import encode_basestring
+
+    # Built once: json.dumps builds this object on every call, which is a measurable
+    # share of the per-step cost. No circular-reference markers: a cycle ends in
+    # RecursionError, which callers report like any other unencodable value.
+    return make_encoder(None, _default, encode_basestring, None, ":", ",", False, False, False)
+
+
+_C_ENCODER = _make_encoder()
+_PY_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def dumps_json(value: Any) -> str:
+    """Return compact, strict JSON text for ``value``.
+
+    NaN and infinities are refused because PostgreSQL's JSONB (and SQLite's JSON
+    functions) cannot hold them, and a store must read back what it wrote.
+
+    Raises:
+        TypeError: ``value`` holds something JSON cannot represent.
+        ValueError: ``value`` holds NaN or an infinity.
+        RecursionError: ``value`` contains itself.
+    """
+    if type(value) is str or _C_ENCODER is None:
+        return _PY_ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
+def _json() -> JSONDocument:
+    return JSONDocument()
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("workflow", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("definition_hash", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("definition", _json(), nullable=False),
+    sa.Column("inputs", _json(), nullable=False),
+    sa.Column("outputs", _json()),
+    sa.Column("vars", _json(), nullable=False),
+    sa.Column("error", _json()),
+    sa.Column("error_category", sa.String(64)),
+    sa.Column("failed_step", sa.String(200)),
+    sa.Column("user_id", sa.String(200)),
+    sa.Column("tags", _json(), nullable=False),
+    sa.Column("workflow_type", sa.String(200)),
+    sa.Column("parent_run_id", sa.String(64)),
+    sa.Column("parent_step_id", sa.String(200)),
+    sa.Column("root_run_id", sa.String(64)),
+    sa.Column("forked_from_run_id", sa.String(64)),
+    sa.Column("forked_from_step", sa.String(200)),
+    sa.Column("source", sa.Text()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("created_at_epoch", sa.Double(), nullable=False),
+    sa.Column("started_at_epoch", sa.Double()),
+    sa.Column("ended_at_epoch", sa.Double()),
+    sa.Column("duration_ms", sa.Double()),
+    sa.Index(None, "workflow", "created_at"),
+    sa.Index(None, "created_at"),
+    sa.Index(None, "status"),
+    sa.Index(None, "user_id"),
+    sa.Index(None, "parent_run_id", "parent_step_id"),
+    sa.Index(None, "root_run_id"),
+    sa.Index(None, "ended_at_epoch"),
+)
+
+step_attempts = sa.Table(
+    "step_attempts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("step_id", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("input", _json()),
+    sa.Column("output", _json()),
+    sa.Column("error", _json()),
+    sa.Column("error_type", sa.String(300)),
+    sa.Column("error_category", sa.String(64)),
+    sa.Column("error_message", sa.Text()),
+    sa.Column("ready_at", UTCDateTime()),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("started_at_epoch", sa.Double()),
+    sa.Column("ended_at_epoch", sa.Double()),
+    sa.Column("duration_ms", sa.Double()),
+    sa.Column("queue_wait_ms", sa.Double()),
+    sa.Column("cpu_time_ms", sa.Double()),
+    sa.Column("peak_memory_bytes", sa.BigInteger()),
+    sa.Column("child_run_id", sa.String(64)),
+    sa.Column("reused_from_run_id", sa.String(64)),
+    sa.Column("skip_reason", sa.String(32)),
+    sa.Column("cause_step_id", sa.String(200)),
+    sa.Column("rewound", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("vars_after", _json()),
+    # Copied from the run when the attempt is recorded, so analytics filters need no join.
+    sa.Column("workflow", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(200)),
+    sa.Column("workflow_type", sa.String(200)),
+    sa.Index(None, "run_id", "step_id"),
+    sa.Index(None, "workflow", "step_id"),
+    sa.Index(None, "ended_at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.Column("step_id", sa.String(200)),
+    sa.Column("payload", _json(), nullable=False),
+    # SQLite: the table is its primary-key b-tree (no rowid table plus a separate
+    # index), one b-tree less to write per event on the hot path.
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,615 @@
+"""The SQL journal: SQLite (default) and PostgreSQL through SQLAlchemy.
+
+Writes are the engine's hot path (one ``record_step`` per step), so they skip
+SQLAlchemy's per-statement machinery: the SQL text is generated once from the schema's
+``Table`` objects and run on the DBAPI connection, with JSON encoded once by
+``json.dumps``. On SQLite one persistent connection does every write, behind a lock
+(the engine writes from its loop thread; the CLI and API may write from others). Reads
+go through SQLAlchemy Core on the engine's pool, so other modules can share the
+patterns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+
+from flowscope.engine.events import Event, event_from_parts
+from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.status import RunStatus, StepStatus
+from flowscope.errors import RunNotFoundError, StoreError
+from flowscope.store import migrate
+from flowscope.store import schema as schema_module
+from flowscope.store._codec import (
+    MIN_PREFIX,
+    ambiguous_hint,
+    check_limit,
+    encode,
+    encode_or_none,
+    event_name,
+    event_payload,
+    parse_status,
+    short_prefix_hint,
+)
+from flowscope.store.schema import events as events_table
+from flowscope.store.schema import runs as runs_table
+from flowscope.store.schema import sqlite_time_text, step_attempts, to_utc
+
+_DENORMALISED = ("workflow", "version", "user_id", "workflow_type")
+_STEP_COLUMNS = tuple(
+    c.name for c in step_attempts.columns if c.name != "id" and c.name not in _DENORMALISED
+)
+_RUN_COLUMNS = tuple(c.name for c in runs_table.columns)
+_EVENT_COLUMNS = tuple(c.name for c in events_table.columns)
+
+
+class _Sql:
+    """The write statements, rendered for one DBAPI parameter style."""
+
+    def __init__(self, mark: Callable[[str], str]) -> None:
+        self.mark = mark
+        step_values = [mark(c) for c in _STEP_COLUMNS] + [
+            f"(SELECT {c} FROM runs WHERE id = {mark('run_id')})" for c in _DENORMALISED
+        ]
+        self.insert_step = (
+            f"INSERT INTO step_attempts ({', '.join(_STEP_COLUMNS + _DENORMALISED)}) "
+            f"VALUES ({', '.join(step_values)})"
+        )
+        self.insert_run = (
+            f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
+            f"VALUES ({', '.join(mark(c) for c in _RUN_COLUMNS)})"
+        )
+        self.insert_event = (
+            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join(mark(c) for c in _EVENT_COLUMNS)})"
+        )
+        self.set_vars = f"UPDATE runs SET vars = {mark('vars')} WHERE id = {mark('run_id')}"
+
+
+_SQLITE_SQL = _Sql(lambda name: f":{name}")
+_PYFORMAT_SQL = _Sql(lambda name: f"%({name})s")
+
+
+def _epoch(value: datetime | None) -> float | None:
+    # Aware datetimes give the true epoch whatever their zone (naive ones were refused
+    # when the timestamp columns were converted).
+    return None if value is None else value.timestamp()
+
+
+class SQLStore:
+    """A :class:`~flowscope.engine.journal.Journal` on a SQLAlchemy engine.
+
+    Args:
+        engine: A SQLite or PostgreSQL engine. SQLite engines should be created with
+            ``check_same_thread=False`` (``open_store`` does this) so that readers on
+            other threads work.
+        url: The URL to report (defaults to the engine's, password hidden).
+        migrate: Apply pending migrations first.
+    """
+
+    schema = schema_module
+    """The schema module: ``store.schema.runs``, ``.step_attempts``, ``.events``."""
+
+    def __init__(self, engine: sa.Engine, *, url: str | None = None, migrate: bool = True) -> None:
+        self.engine = engine
+        self.dialect: str = engine.dialect.name
+        self.url = url or engine.url.render_as_string(hide_password=True)
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise StoreError(
+                f"unsupported database {self.dialect!r}",
+                hint="use a SQLite file or a postgresql:// URL",
+            )
+        self._dbapi: Any = engine.dialect.loaded_dbapi
+        self._lock = threading.RLock()
+        if migrate:
+            self._guard(lambda: _upgrade(engine), "migrate the schema")
+        self._sqlite: Any = None
+        self._cursor: Any = None
+        self._pooled: Any = None
+        if self.dialect == "sqlite":
+            self._sql = _SQLITE_SQL
+            self._time: Callable[[datetime], Any] = sqlite_time_text
+            self._pooled = self._guard(engine.raw_connection, "connect")
+            self._sqlite = self._pooled.driver_connection
+            self._cursor = self._sqlite.cursor()
+        else:
+            self._sql = _PYFORMAT_SQL
+            self._time = to_utc
+        self._closed = False
+
+    # -- transactions ----------------------------------------------------------------
+
+    def _guard(self, fn: Callable[[], Any], doing: str) -> Any:
+        try:
+            return fn()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot {doing} on {self.url}: {_first_line(exc)}",
+                hint="check that the database exists, is reachable and writable",
+            ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """Yield a DBAPI cursor inside one transaction; commit, or roll back on error."""
+        if self._closed:
+            raise StoreError("the store is closed", hint="open a new one with open_store()")
+        if self._sqlite is not None:
+            with self._lock:
+                self._sqlite_begin()
+                try:
+                    yield self._cursor
+                except BaseException:
+                    self._sqlite_rollback()
+                    raise
+                self._sqlite.commit()
+            return
+        raw = self.engine.raw_connection()
+        try:
+            yield raw.cursor()
+        except BaseException:
+            raw.rollback()
+            raise
+        else:
+            raw.commit()
+        finally:
+            raw.close()
+
+    def _sqlite_begin(self) -> None:
+        # IMMEDIATE takes the write lock up front: two writers then queue on
+        # busy_timeout instead of deadlocking on a lock upgrade.
+        self._cursor.execute("BEGIN IMMEDIATE")
+
+    def _sqlite_rollback(self) -> None:
+        if self._sqlite.in_transaction:
+            self._sqlite.rollback()
+
+    def _write(self, fn: Callable[[Any], None], doing: str) -> None:
+        try:
+            if self._sqlite is not None and not self._closed:
+                # The hot path, inlined: no generator-based context manager.
+                with self._lock:
+                    self._sqlite_begin()
+                    try:
+                        fn(self._cursor)
+                    except BaseException:
+                        self._sqlite_rollback()
+                        raise
+                    self._sqlite.commit()
+            else:
+                with self._transaction() as cur:
+                    fn(cur)
+        except self._dbapi.IntegrityError as exc:
+            raise StoreError(
+                f"cannot {doing}: {_first_line(exc)}",
+                hint="the run must exist and each event seq must be new for its run",
+            ) from exc
+        except self._dbapi.Error as exc:
+            raise StoreError(
+                f"cannot {doing} on {self.url}: {_first_line(exc)}",
+                hint="check that the database is reachable and writable",
+            ) from exc
+
+    def _insert_events(self, cur: Any, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        time = self._time
+        rows = [
+            {
+                "run_id": ev.run_id,
+                "seq": ev.seq,
+                "kind": ev.kind.value,
+                "ts": time(ev.ts),
+                "step_id": ev.step_id,
+                "payload": encode(event_payload(ev), partial(event_name, ev)),
+            }
+            for ev in events
+        ]
+        cur.executemany(self._sql.insert_event, rows)
+
+    def _require_run(self, run_id: str) -> None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(runs_table.c.id).where(runs_table.c.id == run_id)
+            ).first()
+        if found is None:
+            raise RunNotFoundError(run_id)
+
+    def _write_for_run(self, run_id: str, fn: Callable[[Any], None], doing: str) -> None:
+        try:
+            self._write(fn, doing)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, self._dbapi.IntegrityError):
+                self._require_run(run_id)
+            raise
+
+    # -- journal: writes -------------------------------------------------------------
+
+    def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
+        """Insert a new run (and its first events) in one transaction."""
+        what = f"run {run.id}"
+        created = run.created_at or datetime.now(UTC)
+        time = self._time
+        row = {
+            "id": run.id,
+            "workflow": run.workflow,
+            "version": run.version,
+            "definition_hash": run.definition_hash,
+            "status": RunStatus(run.status).value,
+            "definition": encode(run.definition, lambda: f"the definition of {what}"),
+            "inputs": encode(run.inputs, lambda: f"the inputs of {what}"),
+            "outputs": encode_or_none(run.outputs, lambda: f"the outputs of {what}"),
+            "vars": encode(run.vars, lambda: f"the vars of {what}"),
+            "error": None if run.error is None else encode(run.error.to_dict(), lambda: what),
+            "error_category": None if run.error is None else run.error.category,
+            "failed_step": run.failed_step,
+            "user_id": run.user,
+            "tags": encode(run.tags, lambda: f"the tags of {what}"),
+            "workflow_type": run.tags.get("type"),
+            "parent_run_id": run.parent_run_id,
+            "parent_step_id": run.parent_step_id,
+            "root_run_id": run.root_run_id,
+            "forked_from_run_id": run.forked_from_run_id,
+            "forked_from_step": run.forked_from_step,
+            "source": run.source,
+            "created_at": time(created),
+            "started_at": None if run.started_at is None else time(run.started_at),
+            "ended_at": None if run.ended_at is None else time(run.ended_at),
+            "created_at_epoch": _epoch(created),
+            "started_at_epoch": _epoch(run.started_at),
+            "ended_at_epoch": _epoch(run.ended_at),
+            "duration_ms": run.duration_ms,
+        }
+
+        def write(cur: Any) -> None:
+            cur.execute(self._sql.insert_run, row)
+            self._insert_events(cur, events)
+
+        try:
+            self._write(write, f"create {what}")
+        except StoreError as exc:
+            if isinstance(exc.__cause__, self._dbapi.IntegrityError):
+                raise StoreError(
+                    f"cannot create {what}: {_first_line(exc.__cause__)}",
+                    hint="run ids must be unique and events must belong to the new run",
+                ) from exc.__cause__
+            raise
+
+    def record_step(
+        self,
+        attempt: StepAttemptRecord,
+        events: Sequence[Event] = (),
+        *,
+        run_vars: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Commit one step attempt, its events and (if given) the run's new variables."""
+        a = attempt
+        time = self._time
+        error = a.error
+
+        def what() -> str:
+            return f"step {a.step_id!r} (attempt {a.attempt}) of run {a.run_id}"
+
+        row = {
+            "run_id": a.run_id,
+            "step_id": a.step_id,
+            "attempt": a.attempt,
+            "status": a.status.value,
+            "input": encode_or_none(a.input, lambda: f"the input of {what()}"),
+            "output": encode_or_none(a.output, lambda: f"the output of {what()}"),
+            "error": None if error is None else encode(error.to_dict(), what),
+            "error_type": None if error is None else error.type,
+            "error_category": None if error is None else error.category,
+            "error_message": None if error is None else error.message,
+            "ready_at": None if a.ready_at is None else time(a.ready_at),
+            "started_at": None if a.started_at is None else time(a.started_at),
+            "ended_at": None if a.ended_at is None else time(a.ended_at),
+            "started_at_epoch": _epoch(a.started_at),
+            "ended_at_epoch": _epoch(a.ended_at),
+            "duration_ms": a.duration_ms,
+            "queue_wait_ms": a.queue_wait_ms,
+            "cpu_time_ms": a.cpu_time_ms,
+            "peak_memory_bytes": a.peak_memory_bytes,
+            "child_run_id": a.child_run_id,
+            "reused_from_run_id": a.reused_from_run_id,
+            "skip_reason": a.skip_reason,
+            "cause_step_id": a.cause_step_id,
+            "rewound": a.rewound,
+            "vars_after": encode_or_none(a.vars_after, lambda: f"the vars after {what()}"),
+        }
+        vars_json = (
+            None if run_vars is None
+            else encode(run_vars, lambda: f"the run vars after {what()}")
+        )
+        sql = self._sql
+
+        def write(cur: Any) -> None:
+            cur.execute(sql.insert_step, row)
+            if events:
+                self._insert_events(cur, events)
+            if vars_json is not None:
+                cur.execute(sql.set_vars, {"vars": vars_json, "run_id": a.run_id})
+
+        self._write_for_run(a.run_id, write, f"record {what()}")
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        events: Sequence[Event] = (),
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        error: ErrorInfo | None = None,
+        failed_step: str | None = None,
+        run_vars: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change a run's status (and the fields given) with its events, in one transaction.
+
+        The store does not check the transition; the engine does (``check_transition``).
+        """
+        mark = self._sql.mark
+        what = f"run {run_id}"
+        params: dict[str, Any] = {"id": run_id, "status": parse_status(status).value}
+        sets = ["status = " + mark("status")]
+
+        def put(column: str, value: Any) -> None:
+            params[column] = value
+            sets.append(f"{column} = {mark(column)}")
+
+        if started_at is not None:
+            put("started_at", self._time(started_at))
+            put("started_at_epoch", _epoch(started_at))
+        if ended_at is not None:
+            put("ended_at", self._time(ended_at))
+            put("ended_at_epoch", _epoch(ended_at))
+            # Computed in SQL so an earlier update's started_at counts too.
+            sets.append(
+                f"duration_ms = ({mark('ended_at_epoch')} - started_at_epoch) * 1000.0"
+            )
+        if outputs is not None:
+            put("outputs", encode(outputs, lambda: f"the outputs of {what}"))
+        if error is not None:
+            put("error", encode(error.to_dict(), lambda: f"the error of {what}"))
+            put("error_category", error.category)
+        if failed_step is not None:
+            put("failed_step", failed_step)
+        if run_vars is not None:
+            put("vars", encode(run_vars, lambda: f"the vars of {what}"))
+        sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = {mark('id')}"
+
+        def write(cur: Any) -> None:
+            cur.execute(sql, params)
+            if cur.rowcount == 0:
+                raise RunNotFoundError(run_id)
+            self._insert_events(cur, events)
+
+        self._write_for_run(run_id, write, f"update {what}")
+
+    def append_events(self, events: Sequence[Event]) -> None:
+        """Store events that belong to no step result (pauses, logs, edits)."""
+        if not events:
+            return
+        try:
+            self._write(lambda cur: self._insert_events(cur, events), "store events")
+        except StoreError as exc:
+            if isinstance(exc.__cause__, self._dbapi.IntegrityError):
+                for run_id in dict.fromkeys(ev.run_id for ev in events):
+                    self._require_run(run_id)
+            raise
+
+    def mark_rewound(self, run_id: str, step_ids: Sequence[str]) -> None:
+        """Flag the live attempts of these steps as rewound (kept, but no longer state)."""
+        self._require_run(run_id)
+        if not step_ids:
+            return
+        mark = self._sql.mark
+        params: dict[str, Any] = {"run_id": run_id, "yes": True, "no": False}
+        names = []
+        for i, step_id in enumerate(dict.fromkeys(step_ids)):
+            params[f"s{i}"] = step_id
+            names.append(mark(f"s{i}"))
+        sql = (
+            f"UPDATE step_attempts SET rewound = {mark('yes')} WHERE run_id = {mark('run_id')}"
+            f" AND rewound = {mark('no')} AND step_id IN ({', '.join(names)})"
+        )
+        self._write(lambda cur: cur.execute(sql, params), f"rewind steps of run {run_id}")
+
+    # -- journal: reads --------------------------------------------------------------
+
+    def _rows(self, stmt: sa.Select[Any]) -> list[sa.Row[Any]]:
+        if self._closed:
+            raise StoreError("the store is closed", hint="open a new one with open_store()")
+
+        def run() -> list[sa.Row[Any]]:
+            with self.engine.connect() as conn:
+                return list(conn.execute(stmt))
+
+        result: list[sa.Row[Any]] = self._guard(run, "read")
+        return result
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """Return the run with this id or unique id prefix (``RunNotFoundError`` otherwise)."""
+        r = runs_table.c
+        rows = self._rows(sa.select(runs_table).where(r.id == run_id))
+        if not rows:
+            if len(run_id) < MIN_PREFIX:
+                raise RunNotFoundError(run_id, hint=short_prefix_hint())
+            # LIKE is case-insensitive on SQLite: filter exactly in Python.
+            candidates = self._rows(
+                sa.select(runs_table)
+                .where(r.id.startswith(run_id, autoescape=True))
+                .order_by(r.created_at.desc(), r.id.desc())
+                .limit(50)
+            )
+            rows = [row for row in candidates if row.id.startswith(run_id)]
+            if len(rows) > 1:
+                raise RunNotFoundError(run_id, hint=ambiguous_hint([row.id for row in rows]))
+            if not rows:
+                raise RunNotFoundError(run_id)
+        return _run_from_row(rows[0])
+
+    def get_steps(self, run_id: str, *, include_rewound: bool = False) -> list[StepAttemptRecord]:
+        """Return the run's step attempts in the order they were recorded."""
+        s = step_attempts.c
+        stmt = sa.select(step_attempts).where(s.run_id == run_id).order_by(s.id)
+        if not include_rewound:
+            stmt = stmt.where(s.rewound == sa.false())
+        return [_step_from_row(row) for row in self._rows(stmt)]
+
+    def get_events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
+        """Return the run's events with ``seq > after_seq``, in order."""
+        e = events_table.c
+        stmt = (
+            sa.select(events_table)
+            .where(e.run_id == run_id, e.seq > after_seq)
+            .order_by(e.seq)
+        )
+        return [
+            event_from_parts(
+                row.kind, run_id=row.run_id, seq=row.seq, ts=row.ts, step_id=row.step_id,
+                payload=row.payload,
+            )
+            for row in self._rows(stmt)
+        ]
+
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | str | None = None,
+        user: str | None = None,
+        parent_run_id: str | None = None,
+        roots_only: bool = False,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 50,
+    ) -> list[RunRecord]:
+        """Return runs, newest first (by ``created_at``, then id), filtered as given.
+
+        ``since`` is inclusive and ``until`` exclusive, both on ``created_at``.
+        """
+        check_limit(limit)
+        r = runs_table.c
+        stmt = sa.select(runs_table).order_by(r.created_at.desc(), r.id.desc())
+        if workflow is not None:
+            stmt = stmt.where(r.workflow == workflow)
+        if status is not None:
+            stmt = stmt.where(r.status == parse_status(status).value)
+        if user is not None:
+            stmt = stmt.where(r.user_id == user)
+        if parent_run_id is not None:
+            stmt = stmt.where(r.parent_run_id == parent_run_id)
+        if roots_only:
+            stmt = stmt.where(r.parent_run_id.is_(None))
+        if since is not None:
+            stmt = stmt.where(r.created_at >= to_utc(since))
+        if until is not None:
+            stmt = stmt.where(r.created_at < to_utc(until))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return [_run_from_row(row) for row in self._rows(stmt)]
+
+    def find_child_run(self, parent_run_id: str, parent_step_id: str) -> RunRecord | None:
+        """Return the newest child run started by this step, if any (used by resume)."""
+        r = runs_table.c
+        rows = self._rows(
+            sa.select(runs_table)
+            .where(r.parent_run_id == parent_run_id, r.parent_step_id == parent_step_id)
+            .order_by(r.created_at.desc(), r.id.desc())
+            .limit(1)
+        )
+        return _run_from_row(rows[0]) if rows else None
+
+    def close(self) -> None:
+        """Release connections (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            if self._pooled is not None:
+                self._cursor.close()
+                self._pooled.close()
+                self._pooled = None
+                self._sqlite = None
+        self.engine.dispose()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self.url!r})"
+
+
+def _upgrade(engine: sa.Engine) -> None:
+    migrate.upgrade(engine)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _error(data: Any) -> ErrorInfo | None:
+    return None if data is None else ErrorInfo.from_dict(data)
+
+
+def _run_from_row(row: sa.Row[Any]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        workflow=row.workflow,
+        version=row.version,
+        definition_hash=row.definition_hash,
+        status=RunStatus(row.status),
+        definition=row.definition,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        vars=row.vars,
+        error=_error(row.error),
+        failed_step=row.failed_step,
+        user=row.user_id,
+        tags=row.tags,
+        parent_run_id=row.parent_run_id,
+        parent_step_id=row.parent_step_id,
+        root_run_id=row.root_run_id,
+        forked_from_run_id=row.forked_from_run_id,
+        forked_from_step=row.forked_from_step,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        source=row.source,
+    )
+
+
+def _step_from_row(row: sa.Row[Any]) -> StepAttemptRecord:
+    return StepAttemptRecord(
+        run_id=row.run_id,
+        step_id=row.step_id,
+        attempt=row.attempt,
+        status=StepStatus(row.status),
+        input=row.input,
+        output=row.output,
+        error=_error(row.error),
+        ready_at=row.ready_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration_ms=row.duration_ms,
+        queue_wait_ms=row.queue_wait_ms,
+        cpu_time_ms=row.cpu_time_ms,
+        peak_memory_bytes=row.peak_memory_bytes,
+        child_run_id=row.child_run_id,
+        reused_from_run_id=row.reused_from_run_id,
+        skip_reason=row.skip_reason,
+        cause_step_id=row.cause_step_id,
+        rewound=bool(row.rewound),
+        vars_after=row.vars_after,
+    )
