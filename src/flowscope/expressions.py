@@ -428,10 +428,10 @@ class _Compiler:
         fn: _Fn = method(node, depth + 1)
         return fn
 
-    def check_name(self, name: str, what: str) -> None:
+    def check_name(self, name: str) -> None:
         if name.startswith("_"):
             raise self.refuse(
-                f"{what} starting with '_' are not allowed: {name!r}",
+                f"names and attributes starting with '_' are not allowed: {name!r}",
                 "private and special names can never be read from expressions",
             )
 
@@ -447,7 +447,6 @@ class _Compiler:
         if name in _CONSTANT_NAMES:
             value = _CONSTANT_NAMES[name]
             return lambda scope: value
-        self.check_name(name, "names")
         self.names.add(name)
 
         def load(scope: _Scope) -> Any:
@@ -461,7 +460,6 @@ class _Compiler:
 
     def _Attribute(self, node: ast.Attribute, depth: int) -> _Fn:
         key = node.attr
-        self.check_name(key, "attributes")
         target, label = self.compile(node.value, depth), _label(node.value)
         return lambda scope: _lookup(target(scope), key, label, True)
 
@@ -572,7 +570,6 @@ class _Compiler:
                 f"write e.g. lower(s) rather than s.lower(); allowed: {_FUNCTION_LIST}",
             )
         name = node.func.id
-        self.check_name(name, "names")
         function = ALLOWED_FUNCTIONS.get(name)
         if function is None:
             raise self.refuse(f"the function {name!r} is not allowed",
@@ -641,7 +638,8 @@ def _parse(source: str, body: str) -> ast.Expression:
         try:
             return ast.parse(body, mode="eval")
         except SyntaxError as exc:
-            error = _syntax(f"invalid syntax: {exc.msg} (column {exc.offset})", source, hint)
+            where = f" (column {exc.offset})" if exc.offset else ""
+            error = _syntax(f"invalid syntax: {exc.msg}{where}", source, hint)
         except Exception as exc:  # ValueError for NUL bytes, MemoryError for "too complex"
             raise _syntax(f"the expression cannot be parsed: {_describe(exc)}", source) from None
         if "\n" in body:  # a multi-line expression, as YAML block scalars write them
@@ -669,9 +667,12 @@ def compile_expression(source: str) -> Expression:
         raise _syntax("the expression is empty", source, "write e.g. ${{ inputs.name }}")
     tree = _parse(source, body)
     compiler = _Compiler(source)
-    for count, _ in enumerate(ast.walk(tree)):
+    for count, node in enumerate(ast.walk(tree)):
         if count >= MAX_NODES:
             raise compiler.refuse(f"the expression has more than {MAX_NODES} parts", _STEP_HINT)
+        # Refuse private names before anything else, so escapes get the plainest message.
+        if isinstance(node, ast.Name | ast.Attribute):
+            compiler.check_name(node.id if isinstance(node, ast.Name) else node.attr)
     try:
         fn = compiler.compile(tree.body, 1)
     except ExpressionError:
