@@ -19,7 +19,7 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Run the command line (exit codes: 0 ok, 1 run failed or cancelled, 2 bad input)."""
-    app()
+    app(prog_name="flowscope")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def resume_command(run_id: RunArg, db: DbOption = None) -> None:
 
 @app.command("cancel")
 def cancel_command(run_id: RunArg, db: DbOption = None) -> None:
-    """Cancel an unfinished run (e.g. one whose process died)."""
+    """Cancel an unfinished run, such as one whose process died."""
     with opened_store(db) as store, engine_on(store) as engine:
         full_id = store.get_run(run_id).id
         engine.cancel(full_id)
