@@ -171,8 +171,11 @@ class RunExecution:
         self.journal.update_run(self.run_id, status=new, **kwargs)
 
     def mark_paused(self, reason: str) -> None:
-        """Record that the run stopped (the debugger calls this; steps wait in its hook)."""
-        if self.status is RunStatus.PAUSED or self.status.is_finished:
+        """Record that the run stopped (the debugger calls this; steps wait in its hook).
+
+        Only a running run can stop; for any other status this does nothing.
+        """
+        if self.status is not RunStatus.RUNNING:
             return
         event = self.event(ev.RunPaused, reason=reason)
         self._set_status(RunStatus.PAUSED, events=[event])
