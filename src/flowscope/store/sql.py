@@ -55,7 +55,8 @@ class _Sql:
     def __init__(self, mark: Callable[[str], str]) -> None:
         self.mark = mark
         step_values = [mark(c) for c in _STEP_COLUMNS] + [
-            f"(SELECT {c} FROM runs WHERE id = {mark('run_id')})" for c in _DENORMALISED
+            # A parameter of its own: PostgreSQL refuses one parameter used at two types.
+            f"(SELECT {c} FROM runs WHERE id = {mark('run_ref')})" for c in _DENORMALISED
         ]
         self.insert_step = (
             f"INSERT INTO step_attempts ({', '.join(_STEP_COLUMNS + _DENORMALISED)}) "
@@ -297,6 +298,7 @@ class SQLStore:
 
         row = {
             "run_id": a.run_id,
+            "run_ref": a.run_id,
             "step_id": a.step_id,
             "attempt": a.attempt,
             "status": a.status.value,
