@@ -22,8 +22,9 @@ from typing import Any
 Runner = Callable[[], None]
 
 
-def noop(**_: Any) -> None:
+def noop(**_: Any) -> Any:
     """The step body: does nothing, so what is timed is the orchestration."""
+    return None
 
 
 def loop_floor(steps: int, workdir: Path) -> Runner:
@@ -101,7 +102,7 @@ def _sqlite_store(synchronous: str) -> Callable[[Path], Any]:
         from flowscope.store import open_store
 
         path = workdir / f"flowscope-{synchronous.lower()}.db"
-        return open_store(f"sqlite:///{path}?synchronous={synchronous}")
+        return open_store(str(path), synchronous=synchronous)
 
     return factory
 
@@ -125,7 +126,13 @@ def versions() -> dict[str, str]:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
-            found[package] = "not installed (from source)"
+            found[package] = "not installed"
+    if found["flowscope"] == "not installed":
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        found["flowscope"] = f"{project['version']} (source checkout)"
     return found
 
 

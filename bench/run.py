@@ -112,6 +112,36 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> str:
+    """Return the load averages, or ``unknown`` where the platform has none."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def git_revision() -> str:
+    """Return the short commit of the checkout (with ``+dirty`` for local changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+dirty" if dirty else head
+
+
 def format_table(timings: list[Timing]) -> list[str]:
     """Return the results as Markdown table lines."""
     lines = [
@@ -164,6 +194,9 @@ def write_results(
         "",
         f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores)",
         f"- OS: {platform.system()} {platform.release()}",
+        f"- Flowscope commit: {git_revision()}",
+        f"- Load average (1, 5, 15 min) when the report was written: {load_average()} "
+        "(a busy machine makes every number noisier)",
         *(f"- {name}: {ver}" for name, ver in versions.items()),
         "",
         "## Time per step",
