@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +36,15 @@ from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, FrameInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import OutputNotSerializableError, RunNotFoundError, StoreError
-from flowscope.store.testing import any_store  # noqa: F401  (fixture)
+from flowscope.store.testing import make_store, store_params
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(params=store_params())
+def journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Journal]:
+    with make_store(request.param, tmp_path) as store:
+        yield store
 
 
 def at(seconds: float) -> datetime:
@@ -112,225 +120,225 @@ def all_events(run_id: str) -> list[Event]:
     ]
 
 
-def test_stores_satisfy_the_journal_protocol(any_store: Journal) -> None:
-    assert isinstance(any_store, Journal)
-    assert any_store.dialect in ("memory", "sqlite", "postgresql")  # type: ignore[attr-defined]
+def test_stores_satisfy_the_journal_protocol(journal: Journal) -> None:
+    assert isinstance(journal, Journal)
+    assert journal.dialect in ("memory", "sqlite", "postgresql")  # type: ignore[attr-defined]
 
 
-def test_run_round_trips_every_field(any_store: Journal) -> None:
+def test_run_round_trips_every_field(journal: Journal) -> None:
     run = full_run()
-    any_store.create_run(run)
-    got = any_store.get_run(run.id)
+    journal.create_run(run)
+    got = journal.get_run(run.id)
     assert got == run
     assert got.duration_ms == pytest.approx(2500.0)
 
 
-def test_create_run_fills_created_at_in_utc(any_store: Journal) -> None:
+def test_create_run_fills_created_at_in_utc(journal: Journal) -> None:
     before = datetime.now(UTC)
-    any_store.create_run(make_run(created_at=None))
-    created = any_store.get_run("run-0001").created_at
+    journal.create_run(make_run(created_at=None))
+    created = journal.get_run("run-0001").created_at
     assert created is not None and created.tzinfo == UTC
     assert before - timedelta(seconds=1) <= created <= datetime.now(UTC)
 
 
-def test_attempt_round_trips_every_field(any_store: Journal) -> None:
-    any_store.create_run(full_run())
+def test_attempt_round_trips_every_field(journal: Journal) -> None:
+    journal.create_run(full_run())
     attempt = full_attempt()
-    any_store.record_step(attempt)
-    assert any_store.get_steps("run-full-1") == [attempt]
+    journal.record_step(attempt)
+    assert journal.get_steps("run-full-1") == [attempt]
 
 
-def test_attempt_with_scalar_and_list_outputs(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_attempt_with_scalar_and_list_outputs(journal: Journal) -> None:
+    journal.create_run(make_run())
     outputs: list[Any] = ["text", 7, 1.25, True, [1, "a"], {"k": None}, 12345678901234567890]
     for i, output in enumerate(outputs):
-        any_store.record_step(StepAttemptRecord(
+        journal.record_step(StepAttemptRecord(
             run_id="run-0001", step_id=f"s{i}", attempt=1, status=StepStatus.COMPLETED,
             output=output,
         ))
-    assert [s.output for s in any_store.get_steps("run-0001")] == outputs
+    assert [s.output for s in journal.get_steps("run-0001")] == outputs
 
 
-def test_every_event_type_round_trips(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_every_event_type_round_trips(journal: Journal) -> None:
+    journal.create_run(make_run())
     events = all_events("run-0001")
     assert {type(e) for e in events} == set(EVENT_TYPES.values())
-    any_store.append_events(events)
-    got = any_store.get_events("run-0001")
+    journal.append_events(events)
+    got = journal.get_events("run-0001")
     assert got == events
     assert [e.kind for e in got] == [e.kind for e in events]
     assert all(e.ts.tzinfo == UTC for e in got)
-    assert any_store.get_events("run-0001", after_seq=15) == events[15:]
+    assert journal.get_events("run-0001", after_seq=15) == events[15:]
 
 
-def test_record_step_commits_events_and_vars_together(any_store: Journal) -> None:
-    any_store.create_run(make_run(vars={"n": 0}))
+def test_record_step_commits_events_and_vars_together(journal: Journal) -> None:
+    journal.create_run(make_run(vars={"n": 0}))
     events = [
         StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a", input={"x": 1}),
         StepCompleted(run_id="run-0001", seq=2, ts=at(2), step_id="a"),
     ]
     attempt = StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
                                 status=StepStatus.COMPLETED, output={"y": 2})
-    any_store.record_step(attempt, events, run_vars={"n": 1})
-    assert any_store.get_steps("run-0001") == [attempt]
-    assert any_store.get_events("run-0001") == events
-    assert any_store.get_run("run-0001").vars == {"n": 1}
+    journal.record_step(attempt, events, run_vars={"n": 1})
+    assert journal.get_steps("run-0001") == [attempt]
+    assert journal.get_events("run-0001") == events
+    assert journal.get_run("run-0001").vars == {"n": 1}
 
 
-def test_steps_come_back_in_recording_order(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_steps_come_back_in_recording_order(journal: Journal) -> None:
+    journal.create_run(make_run())
     order = ["z", "a", "m", "a"]
     for i, step in enumerate(order):
-        any_store.record_step(StepAttemptRecord(
+        journal.record_step(StepAttemptRecord(
             run_id="run-0001", step_id=step, attempt=i + 1, status=StepStatus.COMPLETED))
-    assert [(s.step_id, s.attempt) for s in any_store.get_steps("run-0001")] == [
+    assert [(s.step_id, s.attempt) for s in journal.get_steps("run-0001")] == [
         ("z", 1), ("a", 2), ("m", 3), ("a", 4)]
 
 
-def test_events_out_of_order_are_returned_by_seq(any_store: Journal) -> None:
-    any_store.create_run(make_run())
-    any_store.append_events([Log(run_id="run-0001", seq=3, ts=at(3), message="c")])
-    any_store.append_events([Log(run_id="run-0001", seq=1, ts=at(1), message="a")])
-    assert [e.seq for e in any_store.get_events("run-0001")] == [1, 3]
+def test_events_out_of_order_are_returned_by_seq(journal: Journal) -> None:
+    journal.create_run(make_run())
+    journal.append_events([Log(run_id="run-0001", seq=3, ts=at(3), message="c")])
+    journal.append_events([Log(run_id="run-0001", seq=1, ts=at(1), message="a")])
+    assert [e.seq for e in journal.get_events("run-0001")] == [1, 3]
 
 
 def bad_event() -> Event:
     return VarsSet(run_id="run-0001", seq=2, ts=at(2), step_id="a", values={"s": {1, 2}})
 
 
-def test_record_step_is_atomic(any_store: Journal) -> None:
-    any_store.create_run(make_run(vars={"n": 0}))
+def test_record_step_is_atomic(journal: Journal) -> None:
+    journal.create_run(make_run(vars={"n": 0}))
     good = StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a")
     attempt = StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
                                 status=StepStatus.COMPLETED, output=1)
     with pytest.raises(OutputNotSerializableError, match="vars_set event #2"):
-        any_store.record_step(attempt, [good, bad_event()], run_vars={"n": 1})
-    assert any_store.get_steps("run-0001") == []
-    assert any_store.get_events("run-0001") == []
-    assert any_store.get_run("run-0001").vars == {"n": 0}
+        journal.record_step(attempt, [good, bad_event()], run_vars={"n": 1})
+    assert journal.get_steps("run-0001") == []
+    assert journal.get_events("run-0001") == []
+    assert journal.get_run("run-0001").vars == {"n": 0}
 
 
-def test_record_step_rolls_back_on_a_duplicate_seq(any_store: Journal) -> None:
-    any_store.create_run(make_run())
-    any_store.append_events([Log(run_id="run-0001", seq=1, ts=at(1))])
+def test_record_step_rolls_back_on_a_duplicate_seq(journal: Journal) -> None:
+    journal.create_run(make_run())
+    journal.append_events([Log(run_id="run-0001", seq=1, ts=at(1))])
     attempt = StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
                                 status=StepStatus.COMPLETED)
     with pytest.raises(StoreError, match="seq"):
-        any_store.record_step(attempt, [
+        journal.record_step(attempt, [
             Log(run_id="run-0001", seq=2, ts=at(2)), Log(run_id="run-0001", seq=1, ts=at(1)),
         ])
-    assert any_store.get_steps("run-0001") == []
-    assert [e.seq for e in any_store.get_events("run-0001")] == [1]
+    assert journal.get_steps("run-0001") == []
+    assert [e.seq for e in journal.get_events("run-0001")] == [1]
 
 
-def test_unserialisable_output_names_the_step(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_unserialisable_output_names_the_step(journal: Journal) -> None:
+    journal.create_run(make_run())
     attempt = StepAttemptRecord(run_id="run-0001", step_id="load", attempt=1,
                                 status=StepStatus.COMPLETED, output={"when": datetime.now(UTC)})
     with pytest.raises(OutputNotSerializableError, match=r"output of step 'load'.*datetime"):
-        any_store.record_step(attempt)
-    with pytest.raises(OutputNotSerializableError, match="NaN|Out of range"):
-        any_store.record_step(StepAttemptRecord(
+        journal.record_step(attempt)
+    with pytest.raises(OutputNotSerializableError, match=r"NaN|Out of range"):
+        journal.record_step(StepAttemptRecord(
             run_id="run-0001", step_id="x", attempt=1, status=StepStatus.COMPLETED,
             output=float("nan")))
-    assert any_store.get_steps("run-0001") == []
+    assert journal.get_steps("run-0001") == []
 
 
-def test_unserialisable_inputs_refuse_the_run(any_store: Journal) -> None:
+def test_unserialisable_inputs_refuse_the_run(journal: Journal) -> None:
     with pytest.raises(OutputNotSerializableError, match="inputs of run run-0001"):
-        any_store.create_run(make_run(inputs={"f": object()}))
+        journal.create_run(make_run(inputs={"f": object()}))
     with pytest.raises(RunNotFoundError):
-        any_store.get_run("run-0001")
+        journal.get_run("run-0001")
 
 
-def test_duplicate_run_id_is_refused(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_duplicate_run_id_is_refused(journal: Journal) -> None:
+    journal.create_run(make_run())
     with pytest.raises(StoreError, match="run-0001"):
-        any_store.create_run(make_run(workflow="other"))
-    assert any_store.get_run("run-0001").workflow == "orders"
+        journal.create_run(make_run(workflow="other"))
+    assert journal.get_run("run-0001").workflow == "orders"
 
 
-def test_writes_for_unknown_runs_raise_run_not_found(any_store: Journal) -> None:
+def test_writes_for_unknown_runs_raise_run_not_found(journal: Journal) -> None:
     attempt = StepAttemptRecord(run_id="nope-1234", step_id="a", attempt=1,
                                 status=StepStatus.COMPLETED)
     with pytest.raises(RunNotFoundError, match="nope-1234"):
-        any_store.record_step(attempt)
+        journal.record_step(attempt)
     with pytest.raises(RunNotFoundError):
-        any_store.update_run("nope-1234", status=RunStatus.RUNNING)
+        journal.update_run("nope-1234", status=RunStatus.RUNNING)
     with pytest.raises(RunNotFoundError):
-        any_store.append_events([Log(run_id="nope-1234", seq=1, ts=at(1))])
+        journal.append_events([Log(run_id="nope-1234", seq=1, ts=at(1))])
     with pytest.raises(RunNotFoundError):
-        any_store.mark_rewound("nope-1234", ["a"])
+        journal.mark_rewound("nope-1234", ["a"])
 
 
-def test_update_run_changes_only_given_fields(any_store: Journal) -> None:
-    any_store.create_run(make_run(inputs={"a": 1}, vars={"v": 0}))
-    any_store.update_run("run-0001", status=RunStatus.RUNNING, started_at=at(1),
+def test_update_run_changes_only_given_fields(journal: Journal) -> None:
+    journal.create_run(make_run(inputs={"a": 1}, vars={"v": 0}))
+    journal.update_run("run-0001", status=RunStatus.RUNNING, started_at=at(1),
                          events=[RunStarted(run_id="run-0001", seq=1, ts=at(1),
                                             workflow="orders", version="3")])
-    any_store.update_run("run-0001", status=RunStatus.FAILED, ended_at=at(4), error=ERROR,
+    journal.update_run("run-0001", status=RunStatus.FAILED, ended_at=at(4), error=ERROR,
                          failed_step="charge", outputs={"o": 1}, run_vars={"v": 9})
-    run = any_store.get_run("run-0001")
+    run = journal.get_run("run-0001")
     assert run.status is RunStatus.FAILED
     assert (run.started_at, run.ended_at) == (at(1), at(4))
     assert run.error == ERROR and run.failed_step == "charge"
     assert run.outputs == {"o": 1} and run.vars == {"v": 9} and run.inputs == {"a": 1}
     assert run.duration_ms == pytest.approx(3000.0)
-    assert [e.seq for e in any_store.get_events("run-0001")] == [1]
+    assert [e.seq for e in journal.get_events("run-0001")] == [1]
 
 
-def test_update_run_accepts_status_strings_and_refuses_unknown(any_store: Journal) -> None:
-    any_store.create_run(make_run())
-    any_store.update_run("run-0001", status="running")  # type: ignore[arg-type]
-    assert any_store.get_run("run-0001").status is RunStatus.RUNNING
+def test_update_run_accepts_status_strings_and_refuses_unknown(journal: Journal) -> None:
+    journal.create_run(make_run())
+    journal.update_run("run-0001", status="running")  # type: ignore[arg-type]
+    assert journal.get_run("run-0001").status is RunStatus.RUNNING
     with pytest.raises(StoreError, match="unknown run status 'done'"):
-        any_store.update_run("run-0001", status="done")  # type: ignore[arg-type]
+        journal.update_run("run-0001", status="done")  # type: ignore[arg-type]
 
 
-def test_mark_rewound_hides_live_attempts(any_store: Journal) -> None:
-    any_store.create_run(make_run())
+def test_mark_rewound_hides_live_attempts(journal: Journal) -> None:
+    journal.create_run(make_run())
     for step in ("a", "b", "c"):
-        any_store.record_step(StepAttemptRecord(
+        journal.record_step(StepAttemptRecord(
             run_id="run-0001", step_id=step, attempt=1, status=StepStatus.COMPLETED))
-    any_store.mark_rewound("run-0001", ["b", "c"])
-    any_store.record_step(StepAttemptRecord(
+    journal.mark_rewound("run-0001", ["b", "c"])
+    journal.record_step(StepAttemptRecord(
         run_id="run-0001", step_id="b", attempt=1, status=StepStatus.COMPLETED, output="again"))
-    live = any_store.get_steps("run-0001")
+    live = journal.get_steps("run-0001")
     assert [(s.step_id, s.output, s.rewound) for s in live] == [
         ("a", None, False), ("b", "again", False)]
-    every = any_store.get_steps("run-0001", include_rewound=True)
+    every = journal.get_steps("run-0001", include_rewound=True)
     assert [(s.step_id, s.rewound) for s in every] == [
         ("a", False), ("b", True), ("c", True), ("b", False)]
 
 
-def test_get_run_by_unique_prefix(any_store: Journal) -> None:
-    any_store.create_run(make_run("a1b2c3d4e5"))
-    any_store.create_run(make_run("a1b2ffff00"))
-    assert any_store.get_run("a1b2c").id == "a1b2c3d4e5"
-    assert any_store.get_run("a1b2f").id == "a1b2ffff00"
+def test_get_run_by_unique_prefix(journal: Journal) -> None:
+    journal.create_run(make_run("a1b2c3d4e5"))
+    journal.create_run(make_run("a1b2ffff00"))
+    assert journal.get_run("a1b2c").id == "a1b2c3d4e5"
+    assert journal.get_run("a1b2f").id == "a1b2ffff00"
 
 
-def test_ambiguous_prefix_lists_candidates(any_store: Journal) -> None:
-    any_store.create_run(make_run("a1b2c3d4e5"))
-    any_store.create_run(make_run("a1b2ffff00"))
+def test_ambiguous_prefix_lists_candidates(journal: Journal) -> None:
+    journal.create_run(make_run("a1b2c3d4e5"))
+    journal.create_run(make_run("a1b2ffff00"))
     with pytest.raises(RunNotFoundError) as info:
-        any_store.get_run("a1b2")
+        journal.get_run("a1b2")
     assert "a1b2c3d4e5" in str(info.value) and "a1b2ffff00" in str(info.value)
     assert "more characters" in str(info.value)
 
 
-def test_prefix_rules(any_store: Journal) -> None:
-    any_store.create_run(make_run("abc"))
-    any_store.create_run(make_run("abcdef99"))
-    assert any_store.get_run("abc").id == "abc"  # an exact id of any length
+def test_prefix_rules(journal: Journal) -> None:
+    journal.create_run(make_run("abc"))
+    journal.create_run(make_run("abcdef99"))
+    assert journal.get_run("abc").id == "abc"  # an exact id of any length
     with pytest.raises(RunNotFoundError, match="at least 4"):
-        any_store.get_run("ab")
+        journal.get_run("ab")
     with pytest.raises(RunNotFoundError, match="ABCD"):
-        any_store.get_run("ABCD")  # prefixes are case-sensitive, also on SQLite
+        journal.get_run("ABCD")  # prefixes are case-sensitive, also on SQLite
     with pytest.raises(RunNotFoundError, match="a%c"):
-        any_store.get_run("a%cd")  # LIKE wildcards are literal
+        journal.get_run("a%cd")  # LIKE wildcards are literal
     with pytest.raises(RunNotFoundError):
-        any_store.get_run("zzzzzz")
+        journal.get_run("zzzzzz")
 
 
 def seed_runs(store: Journal) -> None:
@@ -347,12 +355,12 @@ def ids(runs: list[RunRecord]) -> list[str]:
     return [r.id for r in runs]
 
 
-def test_list_runs_newest_first_with_id_tie_break(any_store: Journal) -> None:
-    seed_runs(any_store)
-    assert ids(any_store.list_runs()) == ["r-5", "r-4", "r-3", "r-2", "r-1"]
-    assert ids(any_store.list_runs(limit=2)) == ["r-5", "r-4"]
-    assert ids(any_store.list_runs(limit=None)) == ["r-5", "r-4", "r-3", "r-2", "r-1"]
-    assert any_store.list_runs(limit=0) == []
+def test_list_runs_newest_first_with_id_tie_break(journal: Journal) -> None:
+    seed_runs(journal)
+    assert ids(journal.list_runs()) == ["r-5", "r-4", "r-3", "r-2", "r-1"]
+    assert ids(journal.list_runs(limit=2)) == ["r-5", "r-4"]
+    assert ids(journal.list_runs(limit=None)) == ["r-5", "r-4", "r-3", "r-2", "r-1"]
+    assert journal.list_runs(limit=0) == []
 
 
 @pytest.mark.parametrize(("filters", "expected"), [
@@ -368,61 +376,61 @@ def test_list_runs_newest_first_with_id_tie_break(any_store: Journal) -> None:
     ({"since": at(20).astimezone(timezone(timedelta(hours=5)))}, ["r-5", "r-4", "r-3", "r-2"]),
     ({"workflow": "missing"}, []),
 ])
-def test_list_runs_filters(any_store: Journal, filters: dict[str, Any],
+def test_list_runs_filters(journal: Journal, filters: dict[str, Any],
                            expected: list[str]) -> None:
-    seed_runs(any_store)
-    assert ids(any_store.list_runs(**filters)) == expected
+    seed_runs(journal)
+    assert ids(journal.list_runs(**filters)) == expected
 
 
-def test_list_runs_refuses_bad_arguments(any_store: Journal) -> None:
+def test_list_runs_refuses_bad_arguments(journal: Journal) -> None:
     with pytest.raises(StoreError, match="unknown run status"):
-        any_store.list_runs(status="finished")
+        journal.list_runs(status="finished")
     with pytest.raises(StoreError, match="limit"):
-        any_store.list_runs(limit=-1)
+        journal.list_runs(limit=-1)
     with pytest.raises(StoreError, match="naive datetime"):
-        any_store.list_runs(since=datetime(2025, 1, 1))
+        journal.list_runs(since=datetime(2025, 1, 1))
 
 
-def test_find_child_run_returns_the_newest(any_store: Journal) -> None:
-    seed_runs(any_store)
-    assert any_store.find_child_run("r-1", "missing") is None
-    child = any_store.find_child_run("r-1", "sub")
+def test_find_child_run_returns_the_newest(journal: Journal) -> None:
+    seed_runs(journal)
+    assert journal.find_child_run("r-1", "missing") is None
+    child = journal.find_child_run("r-1", "sub")
     assert child is not None and child.id == "r-4"
 
 
-def test_datetimes_come_back_aware_utc(any_store: Journal) -> None:
+def test_datetimes_come_back_aware_utc(journal: Journal) -> None:
     plus2 = timezone(timedelta(hours=2))
     local = datetime(2025, 6, 1, 14, 0, 0, tzinfo=plus2)
-    any_store.create_run(make_run(created_at=local, started_at=local))
-    any_store.record_step(StepAttemptRecord(
+    journal.create_run(make_run(created_at=local, started_at=local))
+    journal.record_step(StepAttemptRecord(
         run_id="run-0001", step_id="a", attempt=1, status=StepStatus.COMPLETED,
         started_at=local, ended_at=local + timedelta(seconds=1)),
         [Log(run_id="run-0001", seq=1, ts=local)])
-    run = any_store.get_run("run-0001")
-    step = any_store.get_steps("run-0001")[0]
-    event = any_store.get_events("run-0001")[0]
+    run = journal.get_run("run-0001")
+    step = journal.get_steps("run-0001")[0]
+    event = journal.get_events("run-0001")[0]
     for value in (run.created_at, run.started_at, step.started_at, step.ended_at, event.ts):
         assert value is not None and value.tzinfo == UTC
     assert run.created_at == datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def test_naive_datetimes_are_refused(any_store: Journal) -> None:
+def test_naive_datetimes_are_refused(journal: Journal) -> None:
     with pytest.raises(StoreError, match="naive datetime"):
-        any_store.create_run(make_run(created_at=datetime(2025, 1, 1)))
-    any_store.create_run(make_run())
+        journal.create_run(make_run(created_at=datetime(2025, 1, 1)))
+    journal.create_run(make_run())
     with pytest.raises(StoreError, match="naive datetime"):
-        any_store.record_step(StepAttemptRecord(
+        journal.record_step(StepAttemptRecord(
             run_id="run-0001", step_id="a", attempt=1, status=StepStatus.COMPLETED,
             ended_at=datetime(2025, 1, 1)))
-    assert any_store.get_steps("run-0001") == []
+    assert journal.get_steps("run-0001") == []
 
 
-def test_stored_values_cannot_be_changed_by_callers(any_store: Journal) -> None:
+def test_stored_values_cannot_be_changed_by_callers(journal: Journal) -> None:
     inputs: dict[str, Any] = {"items": [1, 2]}
-    any_store.create_run(make_run(inputs=inputs))
+    journal.create_run(make_run(inputs=inputs))
     output: dict[str, Any] = {"rows": [1]}
     step_input: dict[str, Any] = {"q": "x"}
-    any_store.record_step(
+    journal.record_step(
         StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
                           status=StepStatus.COMPLETED, input=step_input, output=output),
         [StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a", input=step_input)],
@@ -430,38 +438,38 @@ def test_stored_values_cannot_be_changed_by_callers(any_store: Journal) -> None:
     inputs["items"].append(3)
     output["rows"].append(2)
     step_input["q"] = "changed"
-    any_store.get_run("run-0001").inputs["items"].append(4)  # type: ignore[attr-defined]
-    any_store.get_steps("run-0001")[0].output["rows"].append(5)
-    got_event = any_store.get_events("run-0001")[0]
+    journal.get_run("run-0001").inputs["items"].append(4)
+    journal.get_steps("run-0001")[0].output["rows"].append(5)
+    got_event = journal.get_events("run-0001")[0]
     assert isinstance(got_event, StepStarted)
     got_event.input["q"] = "mutated"  # type: ignore[index]
-    assert any_store.get_run("run-0001").inputs == {"items": [1, 2]}
-    step = any_store.get_steps("run-0001")[0]
+    assert journal.get_run("run-0001").inputs == {"items": [1, 2]}
+    step = journal.get_steps("run-0001")[0]
     assert step.output == {"rows": [1]} and step.input == {"q": "x"}
-    again = any_store.get_events("run-0001")[0]
+    again = journal.get_events("run-0001")[0]
     assert isinstance(again, StepStarted) and again.input == {"q": "x"}
 
 
-def test_json_values_follow_json_rules(any_store: Journal) -> None:
-    any_store.create_run(make_run())
-    any_store.record_step(StepAttemptRecord(
+def test_json_values_follow_json_rules(journal: Journal) -> None:
+    journal.create_run(make_run())
+    journal.record_step(StepAttemptRecord(
         run_id="run-0001", step_id="a", attempt=1, status=StepStatus.COMPLETED,
         output={"t": (1, 2), 5: "five", "kind": EventKind.LOG}))
-    assert any_store.get_steps("run-0001")[0].output == {"t": [1, 2], "5": "five",
+    assert journal.get_steps("run-0001")[0].output == {"t": [1, 2], "5": "five",
                                                           "kind": "log"}
 
 
-def test_unknown_runs_read_as_empty(any_store: Journal) -> None:
-    assert any_store.get_steps("nope") == []
-    assert any_store.get_events("nope") == []
-    assert any_store.list_runs(workflow="nope") == []
+def test_unknown_runs_read_as_empty(journal: Journal) -> None:
+    assert journal.get_steps("nope") == []
+    assert journal.get_events("nope") == []
+    assert journal.list_runs(workflow="nope") == []
 
 
-def test_closed_store_refuses_use(any_store: Journal) -> None:
-    any_store.create_run(make_run())
-    any_store.close()
-    any_store.close()  # idempotent
+def test_closed_store_refuses_use(journal: Journal) -> None:
+    journal.create_run(make_run())
+    journal.close()
+    journal.close()  # idempotent
     with pytest.raises(StoreError, match="closed"):
-        any_store.get_run("run-0001")
+        journal.get_run("run-0001")
     with pytest.raises(StoreError, match="closed"):
-        any_store.append_events([Log(run_id="run-0001", seq=1, ts=at(1))])
+        journal.append_events([Log(run_id="run-0001", seq=1, ts=at(1))])

@@ -1,13 +1,9 @@
 """Test helpers: run one test against every store.
 
-Use in any test module (engine, debugger, analytics)::
-
-    from flowscope.store.testing import any_store  # noqa: F401  (a pytest fixture)
-
-    def test_something(any_store): ...
-
-or build your own fixture with :func:`store_params` and :func:`make_store`. PostgreSQL
-runs only when ``FLOWSCOPE_TEST_POSTGRES`` holds a URL (e.g.
+Use in any test module (engine, debugger, analytics): load this module as a plugin
+(``pytest_plugins = ["flowscope.store.testing"]`` in a conftest) and ask for the
+``any_store`` fixture, or build your own fixture with :func:`store_params` and
+:func:`make_store`. PostgreSQL runs only when ``FLOWSCOPE_TEST_POSTGRES`` holds a URL (e.g.
 ``postgresql://postgres@127.0.0.1:5432/test``); each test gets a fresh schema on that
 database, dropped afterwards.
 """
