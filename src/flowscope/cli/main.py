@@ -1,18 +1,18 @@
 """The ``flowscope`` console script.
 
 Each command module adds its commands to :data:`flowscope.cli.app.app` when it is
-imported, so adding a command is one more import line below.
+imported (``@app.command(...)``), so registering a new command module is one import
+line below.
 """
 
 from __future__ import annotations
 
-from flowscope.cli import demo as _demo
-from flowscope.cli import inspect as _inspect
-from flowscope.cli import run as _run
+from flowscope.cli import (
+    demo,  # noqa: F401  registers: demo
+    inspect,  # noqa: F401  registers: runs, show
+    run,  # noqa: F401  registers: run, validate, resume, cancel
+)
 from flowscope.cli.app import app
-
-#: The command modules registered with the app (kept referenced so the imports stay).
-COMMAND_MODULES = (_run, _inspect, _demo)
 
 __all__ = ["app", "main"]
 
