@@ -8,6 +8,7 @@ import pytest
 
 from flowscope import expressions as ex
 from flowscope.errors import ExpressionError, ExpressionEvalError, ExpressionSyntaxError
+from flowscope.expressions import _compiler
 
 SCOPE: dict[str, Any] = {
     "inputs": {"name": "Ada", "n": 3, "flag": False, "tags": ["a", "b"], "none": None},
@@ -489,11 +490,22 @@ def test_allowed_functions_are_exactly_documented() -> None:
         ex.ALLOWED_FUNCTIONS["eval"] = eval  # type: ignore[index]
 
 
+def test_public_api_is_pinned() -> None:
+    assert sorted(ex.__all__) == [
+        "ALLOWED_FUNCTIONS", "Expression", "MAX_COLLECTION_LENGTH", "MAX_DEPTH", "MAX_INT_BITS",
+        "MAX_NODES", "MAX_POWER_EXPONENT", "MAX_SOURCE_LENGTH", "MAX_STRING_LENGTH", "Template",
+        "check_braces", "compile_condition", "compile_expression", "compile_template",
+        "evaluate", "interpolate_braces", "render",
+    ]  # fmt: skip
+    missing = [name for name in ex.__all__ if not hasattr(ex, name)]
+    assert missing == []
+
+
 def test_evaluate_caches_compilation() -> None:
     ex.evaluate("inputs.n + 100", SCOPE)
-    before = ex._cached_expression.cache_info().hits
+    before = _compiler._cached_expression.cache_info().hits
     ex.evaluate("inputs.n + 100", SCOPE)
-    assert ex._cached_expression.cache_info().hits == before + 1
+    assert _compiler._cached_expression.cache_info().hits == before + 1
 
 
 def test_non_string_sources_are_syntax_errors() -> None:
