@@ -115,6 +115,7 @@ class RunExecution:
         self.depth = len(frames) + 1 if parent else 1
         self.frames_prefix = frames
         self.actions = actions
+        self._is_async = {sid: is_async_callable(fn) for sid, fn in actions.items()}
         self.preloaded = preloaded
         self.max_concurrency = max(1, max_concurrency)
         self.state = RunState(
@@ -147,10 +148,12 @@ class RunExecution:
 
     # -- events ---------------------------------------------------------------------------
 
-    def event(self, cls: type[ev.Event], step_id: str | None = None, **fields: Any) -> ev.Event:
+    def event(self, cls: type[ev.Event], step_id: str | None = None, *,
+              ts: datetime | None = None, **fields: Any) -> ev.Event:
         """Make the run's next event and show it to observers (the caller stores it)."""
         self._seq += 1
-        event = cls(run_id=self.run_id, seq=self._seq, ts=utcnow(), step_id=step_id, **fields)
+        event = cls(run_id=self.run_id, seq=self._seq, ts=ts or utcnow(), step_id=step_id,
+                    **fields)
         for hook in self.engine.hooks.observers:
             try:
                 hook.on_event(event)
@@ -330,7 +333,7 @@ class RunExecution:
         sid = step.id
         del self._remaining[sid]
         ready_at = utcnow()
-        buffered: list[ev.Event] = [self.event(ev.StepReady, sid, via=via)]
+        buffered: list[ev.Event] = [self.event(ev.StepReady, sid, ts=ready_at, via=via)]
         for need in step.needs:
             if self.state.statuses.get(need) is not StepStatus.COMPLETED:
                 self._record_skip(step, ready_at, buffered, "upstream", need)
@@ -358,7 +361,7 @@ class RunExecution:
             pending = PendingStep(
                 run_id=self.run_id, step=step, workflow=self.workflow, attempt=attempt,
                 input=resolved if isinstance(resolved, dict) else {}, state=self.state,
-                frames=(*self.frames_prefix, Frame(self.run_id, self.workflow.name, sid)),
+                parent_frames=self.frames_prefix,
                 via=via, is_first=not self._started_any,
             )
             self._started_any = True
@@ -367,7 +370,7 @@ class RunExecution:
             if self._stopping:
                 return
             started = utcnow()
-            buffered.append(self.event(ev.StepStarted, sid, attempt=attempt,
+            buffered.append(self.event(ev.StepStarted, sid, ts=started, attempt=attempt,
                                        input=pending.input))
             self._executing.add(sid)
             try:
@@ -444,7 +447,7 @@ class RunExecution:
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
         cpu_ms: float | None = None
-        if is_async_callable(fn):
+        if self._is_async[step.id]:
             coro = fn(**pending.input)
             if step.timeout is None:
                 output = await coro
@@ -527,7 +530,7 @@ class RunExecution:
             run_vars = dict(self.state.vars)
             buffered.append(self.event(ev.VarsSet, step.id, values=values))
         duration = (ended - started).total_seconds() * 1000.0
-        buffered.append(self.event(ev.StepCompleted, step.id, attempt=attempt,
+        buffered.append(self.event(ev.StepCompleted, step.id, ts=ended, attempt=attempt,
                                    duration_ms=duration))
         record = StepAttemptRecord(
             run_id=self.run_id, step_id=step.id, attempt=attempt,

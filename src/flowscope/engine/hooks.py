@@ -43,8 +43,8 @@ class PendingStep:
     """The resolved input; edits made here are what the step receives."""
     state: RunState
     """The run's live state (inputs, step outputs, vars)."""
-    frames: tuple[Frame, ...]
-    """From the root run down to this step (the last frame is this step)."""
+    parent_frames: tuple[Frame, ...]
+    """The frames above this run (empty for a root run)."""
     via: str | None = None
     """The need whose completion made this step ready (``None`` for a root step)."""
     is_first: bool = False
@@ -56,9 +56,14 @@ class PendingStep:
         return self.step.id
 
     @property
+    def frames(self) -> tuple[Frame, ...]:
+        """From the root run down to this step (the last frame is this step)."""
+        return (*self.parent_frames, Frame(self.run_id, self.workflow.name, self.step.id))
+
+    @property
     def depth(self) -> int:
         """1 for a step of the root run, 2 inside a sub-workflow, and so on."""
-        return len(self.frames)
+        return len(self.parent_frames) + 1
 
 
 class FailureAction(StrEnum):
