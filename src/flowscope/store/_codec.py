@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowscope.engine.events import Event
-from flowscope.engine.status import RunStatus
+from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import OutputNotSerializableError, StoreError
 from flowscope.store.schema import dumps_json
 
@@ -157,3 +158,61 @@ def ambiguous_hint(candidates: list[str]) -> str:
 def short_prefix_hint() -> str:
     """Return the hint for a run id prefix that is too short."""
     return f"give at least {MIN_PREFIX} characters of the run id"
+
+
+def _error(data: Any) -> ErrorInfo | None:
+    return None if data is None else ErrorInfo.from_dict(data)
+
+
+def run_from_row(row: Any) -> RunRecord:
+    """Build a run record from a ``runs`` row."""
+    return RunRecord(
+        id=row.id,
+        workflow=row.workflow,
+        version=row.version,
+        definition_hash=row.definition_hash,
+        status=RunStatus(row.status),
+        definition=row.definition,
+        inputs=row.inputs,
+        outputs=row.outputs,
+        vars=row.vars,
+        error=_error(row.error),
+        failed_step=row.failed_step,
+        user=row.user_id,
+        tags=row.tags,
+        parent_run_id=row.parent_run_id,
+        parent_step_id=row.parent_step_id,
+        root_run_id=row.root_run_id,
+        forked_from_run_id=row.forked_from_run_id,
+        forked_from_step=row.forked_from_step,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        source=row.source,
+    )
+
+
+def step_from_row(row: Any) -> StepAttemptRecord:
+    """Build an attempt record from a ``step_attempts`` row."""
+    return StepAttemptRecord(
+        run_id=row.run_id,
+        step_id=row.step_id,
+        attempt=row.attempt,
+        status=StepStatus(row.status),
+        input=row.input,
+        output=row.output,
+        error=_error(row.error),
+        ready_at=row.ready_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration_ms=row.duration_ms,
+        queue_wait_ms=row.queue_wait_ms,
+        cpu_time_ms=row.cpu_time_ms,
+        peak_memory_bytes=row.peak_memory_bytes,
+        child_run_id=row.child_run_id,
+        reused_from_run_id=row.reused_from_run_id,
+        skip_reason=row.skip_reason,
+        cause_step_id=row.cause_step_id,
+        rewound=bool(row.rewound),
+        vars_after=row.vars_after,
+    )

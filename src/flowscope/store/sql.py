@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from flowscope.engine.events import Event, event_from_parts
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
-from flowscope.engine.status import RunStatus, StepStatus
+from flowscope.engine.status import RunStatus
 from flowscope.errors import RunNotFoundError, StoreError
 from flowscope.store import migrate
 from flowscope.store import schema as schema_module
@@ -35,7 +35,9 @@ from flowscope.store._codec import (
     event_name,
     event_payload,
     parse_status,
+    run_from_row,
     short_prefix_hint,
+    step_from_row,
 )
 from flowscope.store.schema import events as events_table
 from flowscope.store.schema import runs as runs_table
@@ -145,10 +147,10 @@ class SQLStore:
                 self._sqlite_begin()
                 try:
                     yield self._cursor
+                    self._sqlite.commit()
                 except BaseException:
                     self._sqlite_rollback()
                     raise
-                self._sqlite.commit()
             return
         raw = self.engine.raw_connection()
         try:
@@ -178,10 +180,12 @@ class SQLStore:
                     self._sqlite_begin()
                     try:
                         fn(self._cursor)
+                        self._sqlite.commit()
                     except BaseException:
+                        # Also after a failed COMMIT (disk full...), which leaves the
+                        # transaction open and would block every later write.
                         self._sqlite_rollback()
                         raise
-                    self._sqlite.commit()
             else:
                 with self._transaction() as cur:
                     fn(cur)
@@ -455,7 +459,7 @@ class SQLStore:
                 raise RunNotFoundError(run_id, hint=ambiguous_hint([row.id for row in rows]))
             if not rows:
                 raise RunNotFoundError(run_id)
-        return _run_from_row(rows[0])
+        return run_from_row(rows[0])
 
     def get_steps(self, run_id: str, *, include_rewound: bool = False) -> list[StepAttemptRecord]:
         """Return the run's step attempts in the order they were recorded."""
@@ -463,7 +467,7 @@ class SQLStore:
         stmt = sa.select(step_attempts).where(s.run_id == run_id).order_by(s.id)
         if not include_rewound:
             stmt = stmt.where(s.rewound == sa.false())
-        return [_step_from_row(row) for row in self._rows(stmt)]
+        return [step_from_row(row) for row in self._rows(stmt)]
 
     def get_events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
         """Return the run's events with ``seq > after_seq``, in order."""
@@ -516,7 +520,7 @@ class SQLStore:
             stmt = stmt.where(r.created_at < to_utc(until))
         if limit is not None:
             stmt = stmt.limit(limit)
-        return [_run_from_row(row) for row in self._rows(stmt)]
+        return [run_from_row(row) for row in self._rows(stmt)]
 
     def find_child_run(self, parent_run_id: str, parent_step_id: str) -> RunRecord | None:
         """Return the newest child run started by this step, if any (used by resume)."""
@@ -527,7 +531,7 @@ class SQLStore:
             .order_by(r.created_at.desc(), r.id.desc())
             .limit(1)
         )
-        return _run_from_row(rows[0]) if rows else None
+        return run_from_row(rows[0]) if rows else None
 
     def close(self) -> None:
         """Release connections (idempotent)."""
@@ -559,59 +563,3 @@ def _upgrade(engine: sa.Engine) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _error(data: Any) -> ErrorInfo | None:
-    return None if data is None else ErrorInfo.from_dict(data)
-
-
-def _run_from_row(row: sa.Row[Any]) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        workflow=row.workflow,
-        version=row.version,
-        definition_hash=row.definition_hash,
-        status=RunStatus(row.status),
-        definition=row.definition,
-        inputs=row.inputs,
-        outputs=row.outputs,
-        vars=row.vars,
-        error=_error(row.error),
-        failed_step=row.failed_step,
-        user=row.user_id,
-        tags=row.tags,
-        parent_run_id=row.parent_run_id,
-        parent_step_id=row.parent_step_id,
-        root_run_id=row.root_run_id,
-        forked_from_run_id=row.forked_from_run_id,
-        forked_from_step=row.forked_from_step,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        source=row.source,
-    )
-
-
-def _step_from_row(row: sa.Row[Any]) -> StepAttemptRecord:
-    return StepAttemptRecord(
-        run_id=row.run_id,
-        step_id=row.step_id,
-        attempt=row.attempt,
-        status=StepStatus(row.status),
-        input=row.input,
-        output=row.output,
-        error=_error(row.error),
-        ready_at=row.ready_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        duration_ms=row.duration_ms,
-        queue_wait_ms=row.queue_wait_ms,
-        cpu_time_ms=row.cpu_time_ms,
-        peak_memory_bytes=row.peak_memory_bytes,
-        child_run_id=row.child_run_id,
-        reused_from_run_id=row.reused_from_run_id,
-        skip_reason=row.skip_reason,
-        cause_step_id=row.cause_step_id,
-        rewound=bool(row.rewound),
-        vars_after=row.vars_after,
-    )
