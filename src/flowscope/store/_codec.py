@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from flowscope.engine.events import Event
@@ -138,11 +138,6 @@ def check_limit(limit: int | None) -> None:
     """Refuse a negative ``limit``."""
     if limit is not None and limit < 0:
         raise StoreError(f"limit must be 0 or more, got {limit}", hint="pass limit=None for all")
-
-
-def thaw(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Return a plain dict copy of a mapping (for records built from stored rows)."""
-    return None if value is None else dict(value)
 
 
 MIN_PREFIX = 4
