@@ -60,7 +60,29 @@ _EXPORTS: dict[str, str] = {
     "workflow_from_yaml": "flowscope.model",
 }
 
-__all__ = sorted([*_EXPORTS, "FlowscopeError", "__version__"])
+__all__ = [
+    "Engine",
+    "EngineHooks",
+    "ErrorInfo",
+    "FlowscopeError",
+    "MemoryStore",
+    "PendingStep",
+    "RunHandle",
+    "RunRecord",
+    "RunResult",
+    "RunStatus",
+    "SQLStore",
+    "StepAttemptRecord",
+    "StepStatus",
+    "Workflow",
+    "WorkflowBuilder",
+    "__version__",
+    "load_workflow",
+    "open_store",
+    "workflow_from_dict",
+    "workflow_from_json",
+    "workflow_from_yaml",
+]
 
 
 def __getattr__(name: str) -> Any:

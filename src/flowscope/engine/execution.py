@@ -32,7 +32,7 @@ from flowscope.errors import (
     RunStateError,
     StepTimeoutError,
 )
-from flowscope.model.workflow import Step, Workflow
+from flowscope.model.workflow import NEVER_RETRIED, Step, Workflow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -385,7 +385,7 @@ class RunExecution:
                 info = error_info(exc, self.engine.classify)
                 policy = step.retry
                 will_retry = attempt < first_attempt - 1 + policy.attempts and \
-                    info.category in policy.on
+                    info.category in policy.on and info.category not in NEVER_RETRIED
                 if not will_retry and self.engine.hooks.failure:
                     action = await self._failure_hooks(FailedStep(pending, info, exc))
                     if action is FailureAction.RETRY and not self._stopping:

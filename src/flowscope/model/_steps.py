@@ -25,7 +25,14 @@ from flowscope.model._context import (
     text_field,
 )
 from flowscope.model.inputs import matches_type, type_name
-from flowscope.model.workflow import ERROR_CATEGORIES, INPUT_TYPES, InputSpec, RetryPolicy, Step
+from flowscope.model.workflow import (
+    ERROR_CATEGORIES,
+    INPUT_TYPES,
+    NEVER_RETRIED,
+    InputSpec,
+    RetryPolicy,
+    Step,
+)
 
 STEP_KEYS = (
     "id", "uses", "workflow", "workflow_definition", "with", "needs", "if", "retry",
@@ -352,6 +359,13 @@ def _retry(raw: Any, place: str, ctx: Context) -> RetryPolicy:
                 f"unknown error category {category!r}",
                 f"{place}.on" if isinstance(on, str) else f"{place}.on[{i}]",
                 hint=did_you_mean(str(category), ERROR_CATEGORIES, "categories"),
+            )
+        if category in NEVER_RETRIED:
+            ctx.fail(
+                f"{category!r} errors are never retried: the same input fails the same way",
+                f"{place}.on" if isinstance(on, str) else f"{place}.on[{i}]",
+                hint="fix the step's input or code; retry only transient categories such as "
+                "timeout, external_service or rate_limit",
             )
     jitter = raw.get("jitter", True)
     if not isinstance(jitter, bool):

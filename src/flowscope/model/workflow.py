@@ -40,7 +40,10 @@ ERROR_CATEGORIES: tuple[str, ...] = (
 )
 
 #: Categories retried when a step's retry policy does not say (``retry.on`` omitted).
-DEFAULT_RETRY_ON: tuple[str, ...] = ("timeout", "external_service", "rate_limit")
+DEFAULT_RETRY_ON: tuple[str, ...] = ("timeout", "external_service")
+
+#: Categories no policy may retry: the same input fails the same way every time.
+NEVER_RETRIED: frozenset[str] = frozenset({"validation", "data"})
 
 
 @dataclass(frozen=True, slots=True)
