@@ -1,0 +1,247 @@
+"""Exact percentiles in SQL, the same numbers on SQLite and PostgreSQL.
+
+The definition is numpy's default (``method="linear"``) and PostgreSQL's
+``percentile_cont``: for ``n`` sorted values ``x[0..n-1]`` and a fraction ``p``, let
+``h = p * (n - 1)``, ``lo = floor(h)``, ``hi = ceil(h)``; the percentile is
+``x[lo] + (x[hi] - x[lo]) * (h - lo)``.
+
+- PostgreSQL: ``percentile_cont(p) WITHIN GROUP (ORDER BY v)``, one sort shared by all
+  the percentiles of a group.
+- SQLite (no ordered-set aggregates), on a table: one ``GROUP BY`` gives each group's
+  count; then the two values at ranks ``lo`` and ``hi`` are read with
+  ``ORDER BY v LIMIT 1 OFFSET k`` sub-selects, which walk an index on
+  ``(group columns, v)`` without sorting (see migration ``0003_analytics``).
+- SQLite, on a derived source (time buckets): one pass of window functions numbers the
+  rows of each group in value order (``row_number``) and counts them (``count``); an
+  aggregate picks the rows at ranks ``lo + 1`` and ``hi + 1``.
+
+Either way the interpolation is done with the formula PostgreSQL uses (in double
+precision), so both dialects give the same result for the same data.
+
+NULL values are left out of every statistic (as SQL aggregates do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from flowscope.errors import AnalyticsError
+
+#: Builds extra aggregates over the value source (or its ranked copy on SQLite).
+Extras = Mapping[str, Callable[[sa.ColumnCollection[str, Any]], sa.ColumnElement[Any]]]
+
+
+def check_fraction(p: float, *, scale: float = 1.0) -> float:
+    """Return ``p / scale`` as a fraction in [0, 1].
+
+    Raises:
+        ValueError: ``p`` is outside ``[0, scale]`` or not a number (an
+            :class:`AnalyticsError` is a ``FlowscopeError``; this is also a ``ValueError``
+            so that callers of the seed API can catch either).
+    """
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        raise PercentileError(f"percentile {p!r} is not a number",
+                              hint=f"pass a number in [0, {scale:g}]") from None
+    if not 0.0 <= value <= scale:  # also refuses NaN
+        raise PercentileError(f"percentile {p!r} is outside [0, {scale:g}]",
+                              hint=f"pass a number in [0, {scale:g}], e.g. {scale * 0.95:g}")
+    return value / scale
+
+
+class PercentileError(AnalyticsError, ValueError):
+    """A percentile is outside its range (both an ``AnalyticsError`` and a ``ValueError``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Statistics of one group of values."""
+
+    key: tuple[Any, ...]
+    """The group's key (empty for an ungrouped query)."""
+    count: int
+    """Number of non-NULL values."""
+    mean: float | None
+    minimum: float | None
+    maximum: float | None
+    percentiles: tuple[float | None, ...]
+    """One per requested fraction, in order."""
+    extras: Mapping[str, Any]
+    """The extra aggregates, by name."""
+
+
+def lerp(first: float | None, second: float | None, h: float) -> float | None:
+    """Interpolate between the values at ranks ``floor(h)`` and ``ceil(h)`` like PostgreSQL."""
+    if first is None:
+        return None
+    if second is None:
+        return float(first)
+    proportion = h - int(h)
+    if proportion == 0.0:
+        return float(first)
+    return float(first) + (float(second) - float(first)) * proportion
+
+
+def grouped_stats(
+    conn: sa.Connection,
+    source: sa.FromClause,
+    *,
+    value: str = "v",
+    where: Sequence[sa.ColumnElement[bool]] = (),
+    groups: Sequence[str] = (),
+    fractions: Sequence[float] = (0.5, 0.95, 0.99),
+    extras: Extras | None = None,
+) -> list[GroupStats]:
+    """Return count, mean, min, max and exact percentiles of one column per group.
+
+    Args:
+        conn: An open connection.
+        source: A table, or a subquery with the value and group columns.
+        value: The name of the numeric column.
+        where: Conditions on ``source``'s columns.
+        groups: Names of the group columns (none: one row for everything, even if empty).
+        fractions: Percentiles as fractions in [0, 1].
+        extras: More aggregates (name -> builder taking ``source``'s columns).
+
+    Returns:
+        One entry per group, sorted by the group key.
+    """
+    extras = extras or {}
+    cols = source.c
+    v = cols[value]
+    keys = [cols[g] for g in groups]
+    select_list: list[Any] = [*keys]
+    select_list += [
+        sa.func.count(v).label("n_"), sa.func.avg(v).label("mean_"),
+        sa.func.min(v).label("min_"), sa.func.max(v).label("max_"),
+    ]
+    select_list += [build(cols).label(f"x_{name}") for name, build in extras.items()]
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        select_list += [
+            sa.func.percentile_cont(p).within_group(v).label(f"p{i}")
+            for i, p in enumerate(fractions)
+        ]
+    elif not isinstance(source, sa.Table):
+        return _sqlite_window_stats(conn, source, value, where, groups, fractions, extras)
+    stmt = sa.select(*select_list).select_from(source).where(*where)
+    if groups:
+        stmt = stmt.group_by(*keys).order_by(*keys)
+    out = []
+    for row in conn.execute(stmt):
+        m = row._mapping
+        out.append(GroupStats(
+            key=tuple(m[g] for g in groups), count=int(m["n_"]), mean=_float(m["mean_"]),
+            minimum=_float(m["min_"]), maximum=_float(m["max_"]),
+            percentiles=tuple(_float(m[f"p{i}"]) for i in range(len(fractions)))
+            if postgres else (),
+            extras={name: m[f"x_{name}"] for name in extras},
+        ))
+    if postgres or not fractions:
+        return out
+    return _sqlite_offset_percentiles(conn, source, v, where, keys, fractions, out)
+
+
+#: Groups per statement in the SQLite rank look-up (6 sub-selects each, well under
+#: SQLite's limits of 2,000 result columns and 32,766 parameters).
+_CHUNK = 100
+
+
+def _sqlite_offset_percentiles(
+    conn: sa.Connection, table: sa.FromClause, v: sa.ColumnElement[Any],
+    where: Sequence[sa.ColumnElement[bool]], keys: Sequence[sa.ColumnElement[Any]],
+    fractions: Sequence[float], stats: list[GroupStats],
+) -> list[GroupStats]:
+    # With the counts known, the value at rank k of a group is
+    # ``... ORDER BY v LIMIT 1 OFFSET k``: on a table indexed by (group columns, v) each
+    # look-up walks the index only, so no sort and no window over all the rows is needed.
+    out: list[GroupStats] = []
+    for start in range(0, len(stats), _CHUNK):
+        chunk = stats[start:start + _CHUNK]
+        subs: list[Any] = []
+        plan: list[list[tuple[int, int, float]]] = []
+        for g in chunk:
+            ranks: list[tuple[int, int, float]] = []
+            for p in fractions:
+                h = float(p) * (g.count - 1) if g.count else 0.0
+                lo = int(h)
+                hi = lo + (1 if h > lo else 0)
+                ranks.append((len(subs), len(subs) + (hi != lo), h))
+                for k in dict.fromkeys((lo, hi)):
+                    # Walk from the nearer end: p99 reads 1% of the group, not 99%.
+                    from_top = k > (g.count - 1) // 2
+                    subs.append(
+                        sa.select(v)
+                        .where(*where, v.is_not(None),
+                               *[col == key for col, key in zip(keys, g.key, strict=True)])
+                        .order_by(v.desc() if from_top else v)
+                        .limit(1).offset(g.count - 1 - k if from_top else k)
+                        .scalar_subquery().label(f"r{len(subs)}")
+                    )
+            plan.append(ranks)
+        row = conn.execute(sa.select(*subs)).one() if subs else ()
+        for g, ranks in zip(chunk, plan, strict=True):
+            pct = tuple(
+                lerp(row[a], row[b], h) if g.count else None for a, b, h in ranks
+            )
+            out.append(GroupStats(g.key, g.count, g.mean, g.minimum, g.maximum, pct,
+                                  g.extras))
+    return out
+
+
+def _sqlite_window_stats(
+    conn: sa.Connection, source: sa.FromClause, value: str,
+    where: Sequence[sa.ColumnElement[bool]], groups: Sequence[str],
+    fractions: Sequence[float], extras: Extras,
+) -> list[GroupStats]:
+    # For derived groups (time buckets): one pass of window functions ranks the values.
+    base = sa.select(*source.c).where(*where).subquery("base")
+    src = base.c
+    partition = [src[g] for g in groups] or None
+    ranked = sa.select(
+        *src,
+        sa.func.row_number().over(partition_by=partition, order_by=sa.nulls_last(src[value]))
+        .label("rn_"),
+        sa.func.count(src[value]).over(partition_by=partition).label("n_"),
+    ).subquery("ranked")
+    r = ranked.c
+    rv = r[value]
+    select_list: list[Any] = [r[g] for g in groups]
+    select_list += [
+        sa.func.count(rv).label("n"), sa.func.avg(rv).label("mean"),
+        sa.func.min(rv).label("lo"), sa.func.max(rv).label("hi"),
+    ]
+    for i, p in enumerate(fractions):
+        # h = p * (n - 1); lo = floor(h) (CAST truncates; h >= 0); hi = lo + (h > lo).
+        h: sa.ColumnElement[Any] = sa.literal(float(p), sa.Double()) * (r.n_ - 1)
+        lo = sa.cast(h, sa.Integer())
+        hi = lo + sa.case((h > lo, 1), else_=0)
+        select_list.append(sa.func.max(sa.case((r.rn_ == lo + 1, rv))).label(f"a{i}"))
+        select_list.append(sa.func.max(sa.case((r.rn_ == hi + 1, rv))).label(f"b{i}"))
+    select_list += [build(r).label(f"x_{name}") for name, build in extras.items()]
+    stmt = sa.select(*select_list).select_from(ranked)
+    if groups:
+        stmt = stmt.group_by(*[r[g] for g in groups]).order_by(*[r[g] for g in groups])
+    out = []
+    for row in conn.execute(stmt):
+        m = row._mapping
+        n = int(m["n"])
+        pct = tuple(
+            lerp(m[f"a{i}"], m[f"b{i}"], float(p) * (n - 1)) if n else None
+            for i, p in enumerate(fractions)
+        )
+        out.append(GroupStats(
+            key=tuple(m[g] for g in groups), count=n, mean=_float(m["mean"]),
+            minimum=_float(m["lo"]), maximum=_float(m["hi"]), percentiles=pct,
+            extras={name: m[f"x_{name}"] for name in extras},
+        ))
+    return out
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,211 @@
+"""Run and step statistics: summary, per step, leaderboards, per user, by type.
+
+Definitions (every figure is computed in SQL; see :mod:`.percentiles`):
+
+- ``total``: runs matching the filters (sub-workflow runs included: each is a run of its
+  own workflow); ``pending``/``running``/``paused``/``completed``/``failed``/
+  ``cancelled``: counts by status.
+- ``success_rate`` = completed / (completed + failed) and ``error_rate`` = failed /
+  (completed + failed): fractions in [0, 1] over finished runs; cancelled runs are
+  counted apart and in neither. ``None`` when no run finished.
+- ``success_after_retry_rate``: completed runs in which some step needed more than one
+  attempt, over completed + failed runs.
+- Durations (ms) are over runs that have one (finished runs): mean, median, p95, p99,
+  min, max; ``None`` with no such run.
+- Per step, an *execution* is an attempt that ran (completed, failed or cancelled; not
+  skipped, not reused by a fork); ``failure_rate`` = failures / executions;
+  ``retries`` = attempts with number > 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from flowscope.analytics._sql import EXECUTED, rate, require_sql
+from flowscope.analytics.filters import Filters, where
+from flowscope.analytics.percentiles import grouped_stats
+from flowscope.errors import AnalyticsError
+from flowscope.store.schema import runs, step_attempts
+
+_STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
+_RUN_TIME = "created_at"
+_STEP_TIME = "started_at"
+
+
+def _count_status(status: str) -> Any:
+    return lambda c: sa.func.sum(sa.case((c.status == status, 1), else_=0))
+
+
+def run_statistics(
+    store: Any, filters: Filters, *, groups: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Return run statistics (see the module docstring) per group of ``runs`` columns.
+
+    Args:
+        store: A SQL store.
+        filters: The filters (time range on the run's ``created_at``).
+        groups: ``runs`` columns to group by, e.g. ``("user_id",)``; none for one summary.
+    """
+    sql = require_sql(store)
+    r = runs.c
+    conds = where(runs, filters, time=_RUN_TIME)
+    extras = {s: _count_status(s) for s in _STATUSES}
+    with sql.engine.connect() as conn:
+        stats = grouped_stats(conn, runs, value="duration_ms", where=conds, groups=groups,
+                              extras=extras)
+        retried_stmt = (
+            sa.select(*[r[g] for g in groups], sa.func.count().label("n"))
+            .where(*conds, r.status == "completed",
+                   sa.exists().where(step_attempts.c.run_id == r.id,
+                                     step_attempts.c.attempt > 1))
+        )
+        if groups:
+            retried_stmt = retried_stmt.group_by(*[r[g] for g in groups])
+        retried = {tuple(row[:-1]): int(row[-1]) for row in conn.execute(retried_stmt)}
+    out = []
+    for g in stats:
+        counts = {s: int(g.extras[s] or 0) for s in _STATUSES}
+        total = sum(counts.values())
+        if groups and total == 0:
+            continue
+        finished = counts["completed"] + counts["failed"]
+        p50, p95, p99 = g.percentiles
+        row: dict[str, Any] = dict(zip(groups, g.key, strict=True))
+        row.update(total=total, **counts)
+        row.update(
+            finished=finished + counts["cancelled"],
+            success_rate=rate(counts["completed"], finished),
+            error_rate=rate(counts["failed"], finished),
+            success_after_retry_rate=rate(retried.get(g.key, 0), finished),
+            avg_duration_ms=g.mean, median_duration_ms=p50, p95_duration_ms=p95,
+            p99_duration_ms=p99, min_duration_ms=g.minimum, max_duration_ms=g.maximum,
+        )
+        out.append(row)
+    return out
+
+
+def summary(store: Any, filters: Filters) -> dict[str, Any]:
+    """Return the statistics of all runs matching ``filters`` (one dict, never empty)."""
+    return run_statistics(store, filters)[0]
+
+
+def step_statistics(
+    store: Any, filters: Filters, *, resources: bool = False
+) -> list[dict[str, Any]]:
+    """Return statistics per (workflow, step), sorted by workflow then step.
+
+    Args:
+        store: A SQL store.
+        filters: The filters (time range on the attempt's ``started_at``; ``status`` on
+            the attempt's status).
+        resources: Also return mean queue wait, mean CPU time and max peak memory (these
+            read the table rows, not only the index, so they cost more on big stores).
+    """
+    sql = require_sql(store)
+    s = step_attempts.c
+    conds = [*where(step_attempts, filters, time=_STEP_TIME),
+             s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
+    extras: dict[str, Any] = {
+        "executions": lambda c: sa.func.count(),
+        "failures": _count_status("failed"),
+        "retries": lambda c: sa.func.sum(sa.case((c.attempt > 1, 1), else_=0)),
+    }
+    if resources:
+        extras.update(
+            avg_queue_wait_ms=lambda c: sa.func.avg(c.queue_wait_ms),
+            avg_cpu_time_ms=lambda c: sa.func.avg(c.cpu_time_ms),
+            max_cpu_time_ms=lambda c: sa.func.max(c.cpu_time_ms),
+            max_peak_memory_bytes=lambda c: sa.func.max(c.peak_memory_bytes),
+        )
+    with sql.engine.connect() as conn:
+        stats = grouped_stats(conn, step_attempts, value="duration_ms", where=conds,
+                              groups=("workflow", "step_id"), extras=extras)
+    out = []
+    for g in stats:
+        executions = int(g.extras["executions"])
+        failures = int(g.extras["failures"] or 0)
+        p50, p95, p99 = g.percentiles
+        row: dict[str, Any] = {
+            "workflow_id": g.key[0], "step_id": g.key[1], "executions": executions,
+            "failures": failures, "failure_rate": rate(failures, executions),
+            "retries": int(g.extras["retries"] or 0),
+            "avg_duration_ms": g.mean, "median_duration_ms": p50, "p95_duration_ms": p95,
+            "p99_duration_ms": p99, "min_duration_ms": g.minimum,
+            "max_duration_ms": g.maximum,
+        }
+        if resources:
+            for key in ("avg_queue_wait_ms", "avg_cpu_time_ms", "max_cpu_time_ms"):
+                value = g.extras[key]
+                row[key] = None if value is None else float(value)
+            peak = g.extras["max_peak_memory_bytes"]
+            row["max_peak_memory_bytes"] = None if peak is None else int(peak)
+        out.append(row)
+    return out
+
+
+Board = Literal["slowest", "failed", "retried"]
+
+
+def leaderboard(
+    store: Any, filters: Filters, board: Board, *, limit: int = 10, by: str = "p95"
+) -> list[dict[str, Any]]:
+    """Return the top steps: ``slowest`` (by ``p95`` or ``mean``), most ``failed``, most
+    ``retried``.
+
+    Most failed is ordered by failures, then failure rate; only steps with a failure
+    (or a retry, for ``retried``) are listed.
+
+    Raises:
+        AnalyticsError: Unknown board or ``by``, or a limit below 1.
+    """
+    check_limit(limit)
+    rows = step_statistics(store, filters)
+    if board == "slowest":
+        key = {"p95": "p95_duration_ms", "mean": "avg_duration_ms", "p99": "p99_duration_ms",
+               "median": "median_duration_ms", "max": "max_duration_ms"}.get(by)
+        if key is None:
+            raise AnalyticsError(f"cannot rank slowest steps by {by!r}",
+                                 hint="use by='p95' or by='mean' (or p99, median, max)")
+        ranked = sorted((r for r in rows if r[key] is not None),
+                        key=lambda r: (-r[key], r["workflow_id"], r["step_id"]))
+    elif board == "failed":
+        ranked = sorted((r for r in rows if r["failures"]),
+                        key=lambda r: (-r["failures"], -r["failure_rate"], r["workflow_id"],
+                                       r["step_id"]))
+    elif board == "retried":
+        ranked = sorted((r for r in rows if r["retries"]),
+                        key=lambda r: (-r["retries"], r["workflow_id"], r["step_id"]))
+    else:
+        raise AnalyticsError(f"unknown leaderboard {board!r}",
+                             hint="use 'slowest', 'failed' or 'retried'")
+    return ranked[:limit]
+
+
+def check_limit(limit: int) -> int:
+    """Return ``limit`` if it is a positive int.
+
+    Raises:
+        AnalyticsError: It is not.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise AnalyticsError(f"limit must be a positive integer, not {limit!r}",
+                             hint="pass e.g. limit=10")
+    return limit
+
+
+def by_user(store: Any, filters: Filters) -> list[dict[str, Any]]:
+    """Return run statistics per user (``user_id`` ``None`` for runs without one)."""
+    return run_statistics(store, filters, groups=("user_id",))
+
+
+def by_type(store: Any, filters: Filters) -> list[dict[str, Any]]:
+    """Return run statistics per workflow type (the ``type`` tag; ``None`` when untagged)."""
+    return run_statistics(store, filters, groups=("workflow_type",))
+
+
+def by_workflow(store: Any, filters: Filters) -> list[dict[str, Any]]:
+    """Return run statistics per workflow."""
+    return run_statistics(store, filters, groups=("workflow",))
