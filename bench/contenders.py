@@ -27,6 +27,11 @@ def noop(**_: Any) -> Any:
     return None
 
 
+async def async_noop(**_: Any) -> Any:
+    """The same no-op as a coroutine: runs on the event loop, no worker-thread hop."""
+    return None
+
+
 def loop_floor(steps: int, workdir: Path) -> Runner:
     """Plain Python: call the function ``steps`` times (the cost of doing nothing)."""
 
@@ -74,11 +79,17 @@ def _chain_workflow(steps: int) -> Any:
     return builder.build()
 
 
-def _flowscope(store_factory: Callable[[Path], Any]) -> Callable[[int, Path], Runner]:
+def _flowscope(
+    store_factory: Callable[[Path], Any], *, sync: bool = False
+) -> Callable[[int, Path], Runner]:
+    # The main figures use an async no-op: a sync step function always pays a hop to a
+    # worker thread (so a slow step cannot block other runs); the "-sync" rows show that.
+    action = noop if sync else async_noop
+
     def setup(steps: int, workdir: Path) -> Runner:
         from flowscope.engine import Engine
 
-        engine = Engine(store_factory(workdir), actions={"noop": noop})
+        engine = Engine(store_factory(workdir), actions={"noop": action})
         workflow = _chain_workflow(steps)
 
         def run() -> None:
@@ -114,6 +125,8 @@ CONTENDERS: dict[str, Callable[[int, Path], Runner]] = {
     "flowscope-memory": _flowscope(_memory_store),
     "flowscope-sqlite-normal": _flowscope(_sqlite_store("NORMAL")),
     "flowscope-sqlite-full": _flowscope(_sqlite_store("FULL")),
+    "flowscope-memory-sync": _flowscope(_memory_store, sync=True),
+    "flowscope-sqlite-normal-sync": _flowscope(_sqlite_store("NORMAL"), sync=True),
 }
 
 

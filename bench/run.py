@@ -9,7 +9,10 @@ then repeated):
 - ``sqlite3-normal`` / ``sqlite3-full``: plain ``sqlite3``, one committed insert per step,
   WAL, ``synchronous=NORMAL`` / ``FULL`` (the cost of durability);
 - ``flowscope-memory``: Flowscope with the in-memory store;
-- ``flowscope-sqlite-normal`` / ``flowscope-sqlite-full``: Flowscope with the SQLite store.
+- ``flowscope-sqlite-normal`` / ``flowscope-sqlite-full``: Flowscope with the SQLite store;
+- ``...-sync`` rows: the same with a synchronous step function, which Flowscope runs in a
+  worker thread (one thread hop per step; the main rows use an async no-op, which runs on
+  the event loop).
 
 Prints a table and writes ``bench/RESULTS.md`` (or ``--out``) with the machine, the
 table of microseconds per step and the ratios against the targets. No peer engines are
@@ -42,6 +45,8 @@ CONTENDERS = (
     "flowscope-memory",
     "flowscope-sqlite-normal",
     "flowscope-sqlite-full",
+    "flowscope-memory-sync",
+    "flowscope-sqlite-normal-sync",
 )
 
 #: Targets the design holds Flowscope to.
