@@ -1,0 +1,30 @@
+"""The step debugger: sessions, breakpoints, stepping, watches, snapshots, traces.
+
+The core (:class:`Debugger`) is an engine hook that decides whether a run stops; it
+never prints or reads input. Front ends talk to a :class:`Session`; the seed-compatible
+:class:`WorkflowDebugger` facade wraps both.
+"""
+
+from __future__ import annotations
+
+from flowscope.debugger.breakpoints import Breakpoint, BreakpointKind, HitCondition
+from flowscope.debugger.core import Debugger
+from flowscope.debugger.errors import (
+    BreakpointError,
+    HitConditionError,
+    NotStoppedError,
+    SessionNotFoundError,
+    SnapshotNotFoundError,
+)
+from flowscope.debugger.session import Session
+from flowscope.debugger.snapshots import Snapshot
+from flowscope.debugger.stops import Stop, StopReason, WatchValue
+from flowscope.debugger.traces import TraceEntry, build_trace, export_json
+from flowscope.debugger.values import Preview, Variable, compare_states
+
+__all__ = [
+    "Breakpoint", "BreakpointError", "BreakpointKind", "Debugger", "HitCondition",
+    "HitConditionError", "NotStoppedError", "Preview", "Session", "SessionNotFoundError",
+    "Snapshot", "SnapshotNotFoundError", "Stop", "StopReason", "TraceEntry", "Variable",
+    "WatchValue", "build_trace", "compare_states", "export_json",
+]
