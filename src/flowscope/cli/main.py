@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flowscope.cli import (
     demo,  # noqa: F401  registers: demo
+    diagnosis_cmds,  # noqa: F401  registers: why, errors, report-error
     inspect,  # noqa: F401  registers: runs, show
     run,  # noqa: F401  registers: run, validate, resume, cancel
 )
