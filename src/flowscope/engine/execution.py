@@ -23,6 +23,7 @@ from flowscope.engine import events as ev
 from flowscope.engine.actions import is_async_callable
 from flowscope.engine.failure import ChildRunFailedError, error_info
 from flowscope.engine.hooks import FailedStep, FailureAction, Frame, PendingStep
+from flowscope.engine.process import importable_path, run_in_process
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.state import RunState
 from flowscope.engine.status import RunStatus, StepStatus, check_transition
@@ -225,6 +226,10 @@ class RunExecution:
             return self._finish()
         finally:
             self.engine.live.pop(self.run_id, None)
+            if self.engine.started_tracing and not self.engine.live:
+                # Tracing slows every allocation: stop it once no run of ours measures.
+                tracemalloc.stop()
+                self.engine.started_tracing = False
 
     def _begin(self) -> None:
         pre = self.preloaded
@@ -444,10 +449,21 @@ class RunExecution:
         if measure:
             if not tracemalloc.is_tracing():
                 tracemalloc.start()
+                self.engine.started_tracing = True
             base = tracemalloc.get_traced_memory()[0]
             tracemalloc.reset_peak()
         cpu_ms: float | None = None
-        if self._is_async[step.id]:
+        if step.executor == "process":
+            call = run_in_process(importable_path(step.uses or "", fn), pending.input,
+                                  source=self.workflow.source)
+            if step.timeout is None:
+                output, cpu_ms, peak_bytes = await call
+            else:
+                output, cpu_ms, peak_bytes = await self._with_timeout(step, call)
+            return _jsonable(output, step.id), cpu_ms, peak_bytes, None
+        if step.executor == "inline" and not self._is_async[step.id]:
+            output, cpu_ms = _timed_call(fn, pending.input)
+        elif self._is_async[step.id]:
             coro = fn(**pending.input)
             if step.timeout is None:
                 output = await coro

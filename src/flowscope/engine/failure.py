@@ -59,7 +59,8 @@ def error_info(exc: BaseException, classify: Callable[[BaseException], str]) -> 
             traceback=child.traceback, frames=child.frames, bases=tuple(exception_names(exc)),
             status_code=child.status_code,
         )
-    frames = tuple(
+    # A failure in a step's own process carries the child's frames and traceback.
+    frames: tuple[FrameInfo, ...] = getattr(exc, "remote_frames", ()) or tuple(
         FrameInfo(file=f.filename, line=f.lineno or 0, function=f.name,
                   is_user_code=is_user_file(f.filename))
         for f in traceback.extract_tb(exc.__traceback__)
@@ -68,7 +69,8 @@ def error_info(exc: BaseException, classify: Callable[[BaseException], str]) -> 
         type=type_name(exc),
         message=str(exc),
         category=classify(exc),
-        traceback="".join(traceback.format_exception(exc)),
+        traceback=getattr(exc, "remote_traceback", "") or
+        "".join(traceback.format_exception(exc)),
         frames=frames,
         bases=tuple(exception_names(exc)),
         status_code=status_code_of(exc),

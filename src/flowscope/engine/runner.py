@@ -21,6 +21,7 @@ from flowscope.engine.classify import DEFAULT_CLASSIFIER
 from flowscope.engine.execution import Preloaded, RunExecution, utcnow
 from flowscope.engine.hooks import EngineHooks, HookSet, PendingStep
 from flowscope.engine.journal import Journal
+from flowscope.engine.process import importable_path
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import FlowscopeError, RecursionLimitError, RunStateError
@@ -116,6 +117,8 @@ class Engine:
             self.hooks.add(hook)
         #: Runs executing in this engine, by id (the debugger and ``cancel`` look here).
         self.live: dict[str, RunExecution] = {}
+        #: Whether this engine turned ``tracemalloc`` on (and so should turn it off).
+        self.started_tracing = False
         self._threads_n = threads or min(32, (os.cpu_count() or 1) + 4)
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -184,6 +187,8 @@ class Engine:
                     step.uses, self.actions, source=workflow.source,
                     place=f"steps[{step.index}].uses",
                 )
+                if step.executor == "process":
+                    importable_path(step.uses, out[step.id])
             elif step.id in workflow.subworkflows:
                 self.resolve_actions(workflow.subworkflows[step.id], depth + 1)
         return out

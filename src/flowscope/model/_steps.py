@@ -27,6 +27,7 @@ from flowscope.model._context import (
 from flowscope.model.inputs import matches_type, type_name
 from flowscope.model.workflow import (
     ERROR_CATEGORIES,
+    EXECUTORS,
     INPUT_TYPES,
     NEVER_RETRIED,
     InputSpec,
@@ -36,7 +37,7 @@ from flowscope.model.workflow import (
 
 STEP_KEYS = (
     "id", "uses", "workflow", "workflow_definition", "with", "needs", "if", "retry",
-    "timeout", "set", "effects", "description",
+    "timeout", "set", "effects", "executor", "description",
 )  # fmt: skip
 INPUT_KEYS = ("type", "default", "required", "description")
 RETRY_KEYS = ("attempts", "backoff", "max_backoff", "on", "jitter")
@@ -242,6 +243,17 @@ def parse_step(
             f"{place}.effects",
             hint="write `effects: external` for steps that touch the outside world, or remove it",
         )
+    executor = raw.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        ctx.fail(
+            f"`executor` must be one of {', '.join(EXECUTORS)}, got {executor!r}",
+            f"{place}.executor",
+            hint="use `process` to run a step in its own process (CPU and peak memory are "
+            "measured, a timeout kills it), `inline` for quick pure functions",
+        )
+    if executor is not None and workflow is not None:
+        ctx.fail("`executor` applies to `uses` steps, not sub-workflows",
+                 f"{place}.executor", hint="remove `executor` from this step")
     description = text_field(raw.get("description"), f"{place}.description", ctx)
     for key, value in (("with", with_plain), ("needs", list(needs)), ("if", if_raw)):
         if value:
@@ -253,7 +265,8 @@ def parse_step(
             "attempts": retry.attempts, "backoff": retry.backoff,
             "max_backoff": retry.max_backoff, "on": list(retry.on), "jitter": retry.jitter,
         }  # fmt: skip
-    for key, value in (("timeout", timeout), ("set", set_plain), ("effects", effects)):
+    for key, value in (("timeout", timeout), ("set", set_plain), ("effects", effects),
+                       ("executor", executor)):
         if value:
             out[key] = value
     if description:
@@ -269,6 +282,7 @@ def parse_step(
         timeout=timeout,
         set=copy_plain(set_plain),
         effects=effects,
+        executor=executor,
         description=description,
         index=index,
         line=ctx.line(place),

@@ -86,6 +86,7 @@ class WorkflowBuilder:
         timeout: float | str | None = None,
         set: Mapping[str, Any] | None = None,  # shadows a builtin to mirror the `set:` key
         effects: str | None = None,
+        executor: str | None = None,
         description: str = "",
     ) -> WorkflowBuilder:
         """Add a step running a callable (``uses``) or a sub-workflow (``workflow``).
@@ -103,6 +104,7 @@ class WorkflowBuilder:
             timeout: Seconds (or ``"30s"``, ``"2m"``, ``"500ms"``).
             set: Run variables written from the output.
             effects: ``"external"`` for steps that touch the outside world.
+            executor: ``"thread"``, ``"process"`` or ``"inline"``: where the function runs.
             description: Free text for people.
         """
         index = len(self._steps)
@@ -136,6 +138,8 @@ class WorkflowBuilder:
             step["set"] = dict(set)
         if effects is not None:
             step["effects"] = effects
+        if executor is not None:
+            step["executor"] = executor
         if description:
             step["description"] = description
         self._steps.append(step)

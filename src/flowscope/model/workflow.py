@@ -42,6 +42,11 @@ ERROR_CATEGORIES: tuple[str, ...] = (
 #: Categories retried when a step's retry policy does not say (``retry.on`` omitted).
 DEFAULT_RETRY_ON: tuple[str, ...] = ("timeout", "external_service")
 
+#: Where a ``uses`` step's function runs: ``thread`` (a worker thread; the default for
+#: sync functions), ``process`` (a fresh process per attempt: CPU time and peak RSS are
+#: measured and a timeout kills it), ``inline`` (on the event loop: quick functions only).
+EXECUTORS: tuple[str, ...] = ("thread", "process", "inline")
+
 #: Categories no policy may retry: the same input fails the same way every time.
 NEVER_RETRIED: frozenset[str] = frozenset({"validation", "data"})
 
@@ -111,6 +116,8 @@ class Step:
     """Run variables written from the output: name -> template (``output`` in scope)."""
     effects: str | None = None
     """``"external"`` when the step talks to the outside world (not repeated on replay)."""
+    executor: str | None = None
+    """Where the function runs: ``thread``, ``process`` or ``inline`` (see ``EXECUTORS``)."""
     description: str = ""
     """Free text for people."""
     index: int = 0
