@@ -39,8 +39,14 @@ def opened_store(db: str | None) -> Iterator[Journal]:
 
 @contextmanager
 def engine_on(store: Journal, hooks: Sequence[EngineHooks] = ()) -> Iterator[Engine]:
-    """Yield an engine on ``store`` and release its worker threads afterwards."""
-    engine = Engine(store, hooks=hooks)
+    """Yield an engine on ``store`` and release its worker threads afterwards.
+
+    Failures are classified with the user's rules from ``flowscope.yaml`` (or
+    ``$FLOWSCOPE_CONFIG``) before the built-in ones.
+    """
+    from flowscope.diagnosis.config import load_config
+
+    engine = Engine(store, hooks=hooks, classify=load_config().classifier())
     try:
         yield engine
     finally:
