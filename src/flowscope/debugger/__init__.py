@@ -11,11 +11,13 @@ from flowscope.debugger.breakpoints import Breakpoint, BreakpointKind, HitCondit
 from flowscope.debugger.core import Debugger
 from flowscope.debugger.errors import (
     BreakpointError,
+    DebuggerValueError,
     HitConditionError,
     NotStoppedError,
     SessionNotFoundError,
     SnapshotNotFoundError,
 )
+from flowscope.debugger.facade import BackgroundRun, WorkflowDebugger
 from flowscope.debugger.session import Session
 from flowscope.debugger.snapshots import Snapshot
 from flowscope.debugger.stops import Stop, StopReason, WatchValue
@@ -23,8 +25,9 @@ from flowscope.debugger.traces import TraceEntry, build_trace, export_json
 from flowscope.debugger.values import Preview, Variable, compare_states
 
 __all__ = [
-    "Breakpoint", "BreakpointError", "BreakpointKind", "Debugger", "HitCondition",
-    "HitConditionError", "NotStoppedError", "Preview", "Session", "SessionNotFoundError",
-    "Snapshot", "SnapshotNotFoundError", "Stop", "StopReason", "TraceEntry", "Variable",
-    "WatchValue", "build_trace", "compare_states", "export_json",
+    "BackgroundRun", "Breakpoint", "BreakpointError", "BreakpointKind", "Debugger",
+    "DebuggerValueError", "HitCondition", "HitConditionError", "NotStoppedError", "Preview",
+    "Session", "SessionNotFoundError", "Snapshot", "SnapshotNotFoundError", "Stop",
+    "StopReason", "TraceEntry", "Variable", "WatchValue", "WorkflowDebugger", "build_trace",
+    "compare_states", "export_json",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flowscope.errors import AccessDeniedError, DebuggerError
 
 __all__ = [
-    "AccessDeniedError", "BreakpointError", "DebuggerError", "HitConditionError",
-    "NotStoppedError", "SessionNotFoundError", "SnapshotNotFoundError",
+    "AccessDeniedError", "BreakpointError", "DebuggerError", "DebuggerValueError",
+    "HitConditionError", "NotStoppedError", "RunWaitTimeoutError", "SessionNotFoundError",
+    "SnapshotNotFoundError",
 ]
 
 
@@ -52,3 +53,11 @@ class SnapshotNotFoundError(DebuggerError):
         super().__init__(f"no snapshot with id {snapshot_id!r}",
                          hint="list the snapshots and use one of their ids; the in-memory "
                          "ring keeps only the newest max_snapshots")
+
+
+class DebuggerValueError(DebuggerError, ValueError):
+    """A facade argument is out of range (also a ``ValueError``, as the seed API promises)."""
+
+
+class RunWaitTimeoutError(DebuggerError, TimeoutError):
+    """A background run did not end within the time given."""
