@@ -39,7 +39,9 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Paths (not the path of a URL, whose segments the number rule below handles).
     (re.compile(r"(?:\b[A-Za-z]:|(?<![:\w/\\]))(?:[\\/][\w.@~+-]+){2,}[\\/]?"), "<path>"),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
-    (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b"), "<hex>"),
+    # Bare hex (hashes, short ids), but not the digits of a float like 2.25e-13.
+    (re.compile(r"(?<![\w.])(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+                r"(?![\w.]|[-+]\d)"), "<hex>"),
 )
 # Any remaining token with a digit: a number (<n>) or an id (<id>).
 _TOKEN = re.compile(r"(?<![\w<])[-+]?[\w.-]*\d[\w.-]*")
