@@ -1,0 +1,270 @@
+"""Recording runs executed outside the engine, into the journal's own tables.
+
+Runs tracked here land in ``runs`` and ``step_attempts`` through the journal's methods
+(``create_run``, ``record_step``) or, to finish a run with a given duration, one Core
+``UPDATE`` filling the same columns the engine fills, so every query treats them
+exactly like engine runs. Tracked runs carry the tag ``source=tracked``, version
+``metadata["version"]`` (else ``"external"``), and the rest of ``metadata`` as their
+``inputs``.
+
+Timestamps: ``timestamp`` is when the thing happened (a run's start, a run's or a step
+attempt's end); default now. A step attempt's start is its end minus its duration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from flowscope.analytics.filters import aware
+from flowscope.analytics.schema import concurrency_samples, resource_samples
+from flowscope.engine.classify import DEFAULT_CLASSIFIER
+from flowscope.engine.failure import error_info
+from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.status import RunStatus, StepStatus
+from flowscope.errors import AnalyticsError, RunNotFoundError, StoreError
+from flowscope.store.schema import runs
+from flowscope.store.sql import SQLStore
+
+TRACKED_TAG = "source"
+"""The tag that marks runs recorded through ``track_*`` (value ``tracked``)."""
+
+
+def _now(timestamp: datetime | None) -> datetime:
+    return aware(timestamp, "timestamp") or datetime.now(UTC)
+
+
+def check_duration(value: float | None, name: str = "duration_ms") -> float | None:
+    """Return ``value`` as a float if it is a finite number >= 0 (``None`` passes).
+
+    Raises:
+        AnalyticsError: It is not.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+            value) or value < 0:
+        raise AnalyticsError(f"{name} must be a finite number >= 0, not {value!r}",
+                             hint="pass milliseconds, e.g. 1250.0")
+    return float(value)
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AnalyticsError(f"{what} must be a non-empty string, not {value!r}",
+                             hint=f"pass the {what} as text")
+    return value
+
+
+def error_of(error: BaseException | str | None) -> ErrorInfo | None:
+    """Return the stored form of an exception or message (classified like engine errors)."""
+    if error is None:
+        return None
+    if isinstance(error, BaseException):
+        return error_info(error, DEFAULT_CLASSIFIER)
+    return ErrorInfo(type="Error", message=str(error), category="internal")
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What tracking needs to know about an existing run."""
+
+    workflow: str
+    status: RunStatus
+    started_at: datetime | None
+
+
+def run_facts(store: SQLStore, execution_id: str) -> RunFacts | None:
+    """Return the run's workflow, status and start, or ``None`` if unknown (exact id)."""
+    r = runs.c
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(r.workflow, r.status, r.started_at).where(r.id == execution_id)
+        ).first()
+    return None if row is None else RunFacts(row.workflow, RunStatus(row.status), row.started_at)
+
+
+def start_run(
+    store: SQLStore, workflow_id: str, execution_id: str, *, user_id: str | None,
+    workflow_type: str | None, timestamp: datetime | None,
+    metadata: Mapping[str, Any] | None,
+) -> None:
+    """Record a run that started (status ``running``).
+
+    Raises:
+        AnalyticsError: Bad arguments, or the execution id is already recorded.
+    """
+    _name(workflow_id, "workflow_id")
+    _name(execution_id, "execution_id")
+    at = _now(timestamp)
+    meta = dict(metadata or {})
+    tags = {TRACKED_TAG: "tracked"}
+    if workflow_type is not None:
+        tags["type"] = str(workflow_type)
+    record = RunRecord(
+        id=execution_id, workflow=workflow_id, version=str(meta.pop("version", "external")),
+        definition_hash="external", status=RunStatus.RUNNING, inputs=meta,
+        user=user_id, tags=tags, root_run_id=execution_id, created_at=at, started_at=at,
+    )
+    if run_facts(store, execution_id) is not None:
+        raise AnalyticsError(f"execution {execution_id!r} is already tracked",
+                             hint="use a new execution_id for each run")
+    try:
+        store.create_run(record)
+    except StoreError as exc:
+        raise AnalyticsError(f"cannot track execution {execution_id!r}: {exc.message}",
+                             hint=exc.hint) from exc
+
+
+def _require(store: SQLStore, workflow_id: str, execution_id: str) -> RunFacts:
+    facts = run_facts(store, execution_id)
+    if facts is None:
+        raise AnalyticsError(
+            f"unknown execution {execution_id!r} of workflow {workflow_id!r}",
+            hint="call track_workflow_start(workflow_id, execution_id) first",
+        )
+    if facts.workflow != workflow_id:
+        raise AnalyticsError(
+            f"execution {execution_id!r} belongs to workflow {facts.workflow!r}, "
+            f"not {workflow_id!r}",
+            hint="pass the workflow_id the execution was started with",
+        )
+    return facts
+
+
+def finish_run(
+    store: SQLStore, workflow_id: str, execution_id: str, status: RunStatus, *,
+    duration_ms: float | None, timestamp: datetime | None,
+    error: BaseException | str | None = None, failed_step: str | None = None,
+) -> None:
+    """Mark a tracked run completed or failed.
+
+    The end is ``timestamp`` (default: start + ``duration_ms`` if given, else now); the
+    duration is ``duration_ms``, else computed from the tracked start.
+
+    Raises:
+        AnalyticsError: Unknown execution, another workflow's, or already finished.
+    """
+    duration = check_duration(duration_ms)
+    facts = _require(store, workflow_id, execution_id)
+    if facts.status.is_finished:
+        raise AnalyticsError(
+            f"execution {execution_id!r} already finished ({facts.status.value})",
+            hint="track each run's end once",
+        )
+    started = facts.started_at
+    if timestamp is not None or started is None or duration is None:
+        ended = _now(timestamp)
+    else:
+        ended = started + timedelta(milliseconds=duration)
+    if duration is None:
+        duration = max(0.0, (ended - started).total_seconds() * 1000.0) if started else None
+    info = error_of(error)
+    if status is RunStatus.FAILED and info is None:
+        info = ErrorInfo(type="Error", message="failed", category="internal")
+    values: dict[str, Any] = {
+        "status": status.value, "ended_at": ended, "ended_at_epoch": ended.timestamp(),
+        "duration_ms": duration,
+    }
+    if info is not None:
+        values.update(error=info.to_dict(), error_category=info.category)
+    if failed_step is not None:
+        values["failed_step"] = failed_step
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(runs).where(runs.c.id == execution_id).values(**values))
+
+
+def record_step(
+    store: SQLStore, workflow_id: str, execution_id: str, step_id: str, *,
+    status: str, duration_ms: float | None, error: BaseException | str | None,
+    attempt: int, timestamp: datetime | None,
+) -> None:
+    """Record one step attempt of a tracked run (it ended at ``timestamp``).
+
+    Raises:
+        AnalyticsError: Unknown execution or status, bad attempt or duration.
+    """
+    _name(step_id, "step_id")
+    duration = check_duration(duration_ms)
+    try:
+        step_status = StepStatus(str(status).strip().lower())
+    except ValueError:
+        raise AnalyticsError(
+            f"unknown step status {status!r}",
+            hint="use completed, failed, skipped or cancelled",
+        ) from None
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
+        raise AnalyticsError(f"attempt must be an integer >= 0, not {attempt!r}",
+                             hint="attempts count from 1 (0 for a skipped step)")
+    _require(store, workflow_id, execution_id)
+    ended = _now(timestamp)
+    started = ended - timedelta(milliseconds=duration) if duration is not None else None
+    info = error_of(error)
+    if step_status is StepStatus.FAILED and info is None:
+        info = ErrorInfo(type="Error", message="failed", category="internal")
+    record = StepAttemptRecord(
+        run_id=execution_id, step_id=step_id, attempt=attempt, status=step_status,
+        error=info, ready_at=started, started_at=started, ended_at=ended,
+        duration_ms=duration, queue_wait_ms=0.0 if started is not None else None,
+    )
+    try:
+        store.record_step(record)
+    except RunNotFoundError as exc:  # deleted between the check and the write
+        raise AnalyticsError(exc.message, hint=exc.hint) from exc
+
+
+RESOURCE_KINDS = ("memory_mb", "cpu_percent")
+
+
+def record_resource(
+    store: SQLStore, workflow_id: str, execution_id: str, kind: str, value: float, *,
+    step_id: str | None, timestamp: datetime | None,
+) -> None:
+    """Store one reported resource sample (``memory_mb`` or ``cpu_percent``).
+
+    Raises:
+        AnalyticsError: Bad names or a value that is not a finite number >= 0.
+    """
+    _name(workflow_id, "workflow_id")
+    _name(execution_id, "execution_id")
+    number = check_duration(value, kind)
+    assert number is not None
+    at = _now(timestamp)
+    with store.engine.begin() as conn:
+        conn.execute(resource_samples.insert().values(
+            workflow=workflow_id, run_id=execution_id, step_id=step_id, kind=kind,
+            value=number, ts=at, ts_epoch=at.timestamp(),
+        ))
+
+
+def record_concurrency(store: SQLStore, count: int, *, timestamp: datetime | None) -> None:
+    """Store one reported count of executions in flight.
+
+    Raises:
+        AnalyticsError: ``count`` is not an integer >= 0.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise AnalyticsError(f"count must be an integer >= 0, not {count!r}",
+                             hint="pass how many executions are running now")
+    at = _now(timestamp)
+    with store.engine.begin() as conn:
+        conn.execute(concurrency_samples.insert().values(count=count, ts=at,
+                                                         ts_epoch=at.timestamp()))
+
+
+def resource_summary(store: SQLStore, execution_id: str) -> dict[str, Any]:
+    """Return the reported samples of one run: max and mean of each kind."""
+    c = resource_samples.c
+    out: dict[str, Any] = {}
+    with store.engine.connect() as conn:
+        for kind, peak, mean, n in conn.execute(
+            sa.select(c.kind, sa.func.max(c.value), sa.func.avg(c.value), sa.func.count())
+            .where(c.run_id == execution_id).group_by(c.kind)
+        ):
+            out[kind] = {"max": float(peak), "mean": float(mean), "samples": int(n)}
+    return out
