@@ -8,6 +8,7 @@ line below.
 from __future__ import annotations
 
 from flowscope.cli import (
+    analytics_cmds,  # noqa: F401  registers: stats, top, trends, export
     demo,  # noqa: F401  registers: demo
     diagnosis_cmds,  # noqa: F401  registers: why, errors, report-error
     inspect,  # noqa: F401  registers: runs, show
