@@ -117,9 +117,7 @@ class WorkflowDebugger(DiagnosisMixin):
     def set_breakpoint(self, step_id: str, *, enabled: bool = True, condition: str | None = None,
                        hit_condition: str | int | None = None, hit_limit: int | None = None,
                        log_message: str | None = None) -> Breakpoint:
-        """Set the breakpoint of a step (replacing one already there)."""
-        if step_id in self._bps:
-            self.clear_breakpoint(step_id)
+        """Set the breakpoint of a step (replacing one there, once the new one is valid)."""
         if self._session is not None:
             bp = self._session.set_breakpoint(
                 step_id, user=self._user, enabled=enabled, condition=condition,
@@ -129,6 +127,8 @@ class WorkflowDebugger(DiagnosisMixin):
                                  condition=condition, hit_condition=hit_condition,
                                  hit_limit=hit_limit, log_message=log_message)
             self._next_bp += 1
+        if step_id in self._bps:
+            self.clear_breakpoint(step_id)
         self._bps[step_id] = bp
         return bp
 

@@ -19,6 +19,12 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __copy__(self) -> _Missing:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Missing:
+        return self
+
 
 MISSING: Any = _Missing()
 """Returned by :func:`lookup` when a path does not exist."""
