@@ -132,14 +132,16 @@ def test_trend_buckets_match_numpy(analytics: WorkflowAnalyticsEngine, values: l
     ends = []
     for i, value in enumerate(values):
         end = T0 + timedelta(seconds=offsets[i])
-        analytics.track_workflow_start(wf, f"{wf}-{i}", timestamp=end - timedelta(milliseconds=value))
+        begin = end - timedelta(milliseconds=value)
+        analytics.track_workflow_start(wf, f"{wf}-{i}", timestamp=begin)
         analytics.track_workflow_complete(wf, f"{wf}-{i}", duration_ms=value, timestamp=end)
         ends.append(end)
     rows = analytics.get_execution_trends("1h", workflow=wf, since=T0,
                                           until=T0 + timedelta(hours=3))
     assert [r["bucket_start"] for r in rows] == [T0 + timedelta(hours=h) for h in range(3)]
     for h, row in enumerate(rows):
-        inside = [v for v, e in zip(values, ends, strict=False) if (e - T0) // timedelta(hours=1) == h]
+        inside = [v for v, e in zip(values, ends, strict=False)
+                  if (e - T0) // timedelta(hours=1) == h]
         assert row["completed"] == row["finished"] == len(inside)
         if inside:
             assert close(row["p95_duration_ms"], float(np.percentile(inside, 95)))
