@@ -435,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", choices=QUERIES,
+                        help="(flowscope) only cProfile one run of this query")
     args = parser.parse_args(argv)
 
     if args.command == "generate":
@@ -442,6 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "export":
         export(args.db, args.duck)
         record = {}
+    elif args.command == "flowscope" and args.profile:
+        from contenders import profile_top
+
+        query = _flowscope_queries(args.db)[args.profile]
+        query()  # warm-up
+
+        def once() -> None:
+            query()
+
+        record = {"profile": profile_top(once)}
     elif args.command == "flowscope":
         record = _time(_flowscope_queries(args.db), args.repeats)
     else:

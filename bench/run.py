@@ -260,8 +260,24 @@ class Bench:
         for verdict in verdicts:
             if verdict.met is False and verdict.profile is not None:
                 shape, name = verdict.profile
-                if f"{shape}/{name} (profile)" not in self.profiles:
+                if f"{shape}/{name} (profile)" in self.profiles:
+                    continue
+                if shape == "analytics":
+                    self.profile_query(name)
+                else:
                     self.contender(shape, name, profile=True)
+
+    def profile_query(self, query: str) -> None:
+        """cProfile one run of a Flowscope analytics query in a fresh process."""
+        db = self.analytics.get("db")
+        if not db:
+            return
+        print(f"profiling analytics/{query} ...", flush=True)
+        record, error = worker(self.env.python, "analytics_bench.py",
+                               ["flowscope", f"--db={REPO_ROOT / db}", f"--profile={query}"],
+                               timeout=3600)
+        self.profiles[f"analytics/{query} (profile)"] = (
+            record.get("profile", "") if record else f"profile failed: {error}")
 
 
 def _generator_version() -> int:
