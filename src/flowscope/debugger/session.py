@@ -400,6 +400,9 @@ class Session:
             while tree.stop is stop:
                 assert tree.gate is not None
                 await tree.gate.wait()
+            # Another branch may have stopped the tree between our release and our wake-up;
+            # this step has not started yet, so it waits for that stop too (all-stop).
+            await tree.wait_gate()
         finally:
             if tree.stop is stop:  # cancelled while stopped (run cancelled or rewound)
                 tree.open_gate()
