@@ -39,6 +39,7 @@ class AnalyticsTracker(EngineHooks):
         self._lock = threading.Lock()
         self._runs: set[str] = set()
         self._steps: dict[tuple[str, str | None], int] = {}
+        self._steps_now = 0
         self._finished_runs: Counter[str] = Counter()
         self._finished_steps: Counter[str] = Counter()
         self._peak_runs = 0
@@ -51,7 +52,9 @@ class AnalyticsTracker(EngineHooks):
             if kind is EventKind.STEP_STARTED:
                 key = (event.run_id, event.step_id)
                 self._steps[key] = self._steps.get(key, 0) + 1
-                self._peak_steps = max(self._peak_steps, sum(self._steps.values()))
+                self._steps_now += 1
+                if self._steps_now > self._peak_steps:
+                    self._peak_steps = self._steps_now
             elif kind in _STEP_END:
                 self._step_done((event.run_id, event.step_id), _STEP_END[kind])
             elif kind is EventKind.RUN_STARTED or kind is EventKind.RUN_RESUMED:
@@ -63,14 +66,15 @@ class AnalyticsTracker(EngineHooks):
                 self._finished_runs[_RUN_END[kind]] += 1
                 # Attempts cancelled with the run end with it.
                 for key in [k for k in self._steps if k[0] == event.run_id]:
-                    del self._steps[key]
+                    self._steps_now -= self._steps.pop(key)
 
     def _step_done(self, key: tuple[str, str | None], outcome: str) -> None:
-        left = self._steps.get(key, 0) - 1
-        if left > 0:
-            self._steps[key] = left
-        else:
-            self._steps.pop(key, None)
+        live = self._steps.get(key, 0)
+        if live > 1:
+            self._steps[key] = live - 1
+        elif live:
+            del self._steps[key]
+        self._steps_now -= min(live, 1)
         self._finished_steps[outcome] += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -78,7 +82,7 @@ class AnalyticsTracker(EngineHooks):
         with self._lock:
             return {
                 "runs_in_flight": len(self._runs),
-                "steps_in_flight": sum(self._steps.values()),
+                "steps_in_flight": self._steps_now,
                 "peak_runs_in_flight": self._peak_runs,
                 "peak_steps_in_flight": self._peak_steps,
                 "runs_finished": dict(self._finished_runs),
