@@ -18,9 +18,11 @@ def allocate() -> int:
 
 
 def spin() -> int:
-    end = time.perf_counter() + 0.3
+    # Spin for 300 ms of this thread's CPU time, so that a busy machine (which stretches
+    # the wall-clock duration) cannot make the figure look wrong.
+    end = time.thread_time() + 0.3
     n = 0
-    while time.perf_counter() < end:
+    while time.thread_time() < end:
         n += 1
     return n
 
@@ -39,8 +41,9 @@ def test_peak_memory_and_cpu_time(sqlite_store: Any) -> None:
     peak = rows["alloc"]["max_peak_memory_bytes"]
     assert abs(peak - 50 * MB) <= 0.2 * 50 * MB
     spin_row = rows["spin"]
-    assert spin_row["max_cpu_time_ms"] >= 0.8 * spin_row["max_duration_ms"]
-    assert spin_row["max_cpu_time_ms"] <= 1.1 * spin_row["max_duration_ms"] + 5
+    cpu, duration = spin_row["max_cpu_time_ms"], spin_row["max_duration_ms"]
+    assert 300 <= cpu <= duration + 5  # CPU time never exceeds the wall-clock duration
+    assert cpu >= 0.5 * duration  # close to it (equal on an idle machine)
 
 
 def test_no_memory_figure_when_measurement_is_off(sqlite_store: Any) -> None:
