@@ -502,7 +502,6 @@ class Session:
             self.ring.materialize_run(execution.run_id)
             data = snap.to_dict()
             forget = set(execution.state.statuses) - set(data.get("steps", {}))
-            _hold_open(execution)
             ordered = execution.rewind(forget, data.get("vars", {}))
             tree.last_vars.pop(execution.run_id, None)
             tree.stored_steps.pop(execution.run_id, None)
@@ -666,26 +665,6 @@ def _evaluate(watch: Watch, scope: Mapping[str, Any]) -> tuple[Any, str | None]:
         return watch.compiled.evaluate(scope), None
     except ExpressionError as exc:
         return None, exc.message
-
-
-def _hold_open(execution: RunExecution) -> None:
-    """Keep the run from ending while a rewind re-queues its steps.
-
-    ``RunExecution.rewind`` cancels the tasks held in ``before_step`` and re-queues the
-    ready steps one loop turn later. When the stopped task was the run's only task, its
-    end would find nothing running and nothing ready, and finish the run before the
-    re-queued steps start. Counting one more running task until just after the re-queue
-    avoids that. (The engine could skip finishing while ``_rewinding``; until it does,
-    this works around it.)
-    """
-    execution._running += 1
-
-    def release() -> None:
-        execution._running -= 1
-        execution._start_ready()
-
-    # Queued after rewind's own re-queue callback (call_soon keeps order).
-    execution.loop_call(lambda: execution.loop_call(release))
 
 
 def _step_reason(mode: StepMode, tree: RunTree, pending: PendingStep) -> StopReason | None:

@@ -281,7 +281,8 @@ class RunExecution:
         while self._ready and self._running < self.max_concurrency and not self._stopping:
             step_id, via = self._ready.popleft()
             self._spawn(step_id, via)
-        if self._running == 0 and (not self._ready or self._stopping):
+        # During a rewind the cancelled tasks end before the steps are queued again.
+        if self._running == 0 and (not self._ready or self._stopping) and not self._rewinding:
             self._resolve_done()
 
     @property
