@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 from flowscope.errors import FlowscopeError
 
 if TYPE_CHECKING:
+    from flowscope.analytics import AnalyticsTracker, WorkflowAnalyticsEngine, get_analytics_engine
+    from flowscope.debugger import Debugger, WorkflowDebugger
+    from flowscope.diagnosis import Diagnoser
     from flowscope.engine import (
         Engine,
         EngineHooks,
@@ -39,6 +42,12 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "AnalyticsTracker": "flowscope.analytics",
+    "Debugger": "flowscope.debugger",
+    "Diagnoser": "flowscope.diagnosis",
+    "WorkflowAnalyticsEngine": "flowscope.analytics",
+    "WorkflowDebugger": "flowscope.debugger",
+    "get_analytics_engine": "flowscope.analytics",
     "Engine": "flowscope.engine",
     "EngineHooks": "flowscope.engine",
     "ErrorInfo": "flowscope.engine",
@@ -61,6 +70,9 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AnalyticsTracker",
+    "Debugger",
+    "Diagnoser",
     "Engine",
     "EngineHooks",
     "ErrorInfo",
@@ -75,8 +87,11 @@ __all__ = [
     "StepAttemptRecord",
     "StepStatus",
     "Workflow",
+    "WorkflowAnalyticsEngine",
     "WorkflowBuilder",
+    "WorkflowDebugger",
     "__version__",
+    "get_analytics_engine",
     "load_workflow",
     "open_store",
     "workflow_from_dict",

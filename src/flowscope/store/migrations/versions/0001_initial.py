@@ -105,10 +105,9 @@ def upgrade() -> None:
                                 name="fk_step_attempts_run_id_runs"),
         sa.PrimaryKeyConstraint("id", name="pk_step_attempts"),
     )
+    # Few indexes on purpose: every one is written on each step's commit (the hot path).
+    # Analytics adds the one its per-step queries need (migration 0003).
     op.create_index("ix_step_attempts_run_id_step_id", "step_attempts", ["run_id", "step_id"])
-    op.create_index("ix_step_attempts_workflow_step_id", "step_attempts",
-                    ["workflow", "step_id"])
-    op.create_index("ix_step_attempts_ended_at", "step_attempts", ["ended_at"])
 
     op.create_table(
         "events",
