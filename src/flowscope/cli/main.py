@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flowscope.cli import (
     analytics_cmds,  # noqa: F401  registers: stats, top, trends, export
+    debug_cmd,  # noqa: F401  registers: debug
     demo,  # noqa: F401  registers: demo
     diagnosis_cmds,  # noqa: F401  registers: why, errors, report-error
     inspect,  # noqa: F401  registers: runs, show

@@ -1,0 +1,644 @@
+"""``flowscope debug``: run a workflow under the step debugger, with a pdb-like prompt.
+
+The run executes in a background thread; this (main) thread waits for its stops and, at
+each one, shows where the run is and reads commands from stdin until one lets the run go
+on. Input may be a terminal or a pipe (a scripted session): off a terminal each command
+read is echoed after the prompt, so the output reads like the session it was.
+
+End of input (Ctrl-D, or the end of a piped script) at the prompt cancels the run, like
+``quit``; it never lets the run go on by itself. Exit code: 0 when the run completed, 1
+when it failed or was cancelled, 2 for bad input (file, inputs, ``--break``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from flowscope.cli.app import EXIT_OK, EXIT_RUN_FAILED, app
+from flowscope.cli.app import stdout_console as _stdout
+from flowscope.cli.debug_repl import (
+    LineReader,
+    LogFeed,
+    Outcome,
+    breakpoints_table,
+    check_steps,
+    diff_lines,
+    frame_path,
+    log_line,
+    next_stop,
+    one_line,
+    parse_break,
+    parse_break_flag,
+    parse_snapshot_id,
+    split_assignment,
+    step_ids,
+    steps_line,
+    stop_header,
+    tokens,
+    trace_table,
+    watch_lines,
+)
+from flowscope.cli.options import CommandLineError, DbOption, build_inputs
+from flowscope.cli.render import error_line, format_time, short_id, to_json
+from flowscope.cli.run import default_user, show_result
+from flowscope.cli.store import engine_on, opened_store
+from flowscope.debugger import Debugger, Session, Stop
+from flowscope.engine.journal import Journal
+from flowscope.engine.runner import Engine, RunResult
+from flowscope.errors import FlowscopeError
+from flowscope.model import load_workflow
+from flowscope.model.workflow import Workflow
+
+#: Seconds between checks of the run's end while waiting for a stop.
+POLL = 0.05
+#: Children listed by ``vars`` per scope before "... more".
+VARS_PAGE = 30
+
+Handler = Callable[["Repl", str], Outcome]
+
+
+@dataclass
+class Repl:
+    """The commands of the ``(flowscope)`` prompt over one debug session.
+
+    Args:
+        session: The debug session (owned by ``user``).
+        user: Who types the commands.
+        console: Where everything is printed.
+        root: The root workflow (its steps, and its sub-workflows', may be named).
+        root_run_id: The debugged run.
+    """
+
+    session: Session
+    user: str
+    console: Console
+    root: Workflow
+    root_run_id: str
+    stop: Stop | None = None
+    known: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.known = step_ids(self.root)
+
+    def say(self, text: str | Text, style: str = "") -> None:
+        """Print one line (never read as markup)."""
+        self.console.print(text if isinstance(text, Text) else Text(text, style),
+                           soft_wrap=True, highlight=False)
+
+    def error(self, message: str) -> None:
+        """Print a one-line error (the prompt goes on)."""
+        self.say(Text.assemble(("error: ", "bold red"), " ".join(message.split())))
+
+    def execute(self, line: str) -> Outcome:
+        """Run one command line; any error is printed as one line, never raised."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return Outcome.STAY
+        name, _, rest = line.partition(" ")
+        command = COMMANDS_BY_NAME.get(name.lower())
+        if command is None:
+            self.error(f"unknown command {name!r} (type 'help' for the list)")
+            return Outcome.STAY
+        try:
+            return command.handler(self, rest.strip())
+        except FlowscopeError as exc:
+            self.error(str(exc))
+        except Exception as exc:  # a typo never ends a debugging session with a traceback
+            self.error(f"{type(exc).__name__}: {exc}")
+        return Outcome.STAY
+
+    def need_stop(self) -> Stop:
+        """The current stop (CommandLineError when the run is not stopped)."""
+        if self.stop is None:
+            raise CommandLineError("the run is not stopped", hint="wait for a stop")
+        return self.stop
+
+    def show_stop(self, stop: Stop) -> None:
+        """Print where the run stopped: reason, frame path, steps, pending input, watches."""
+        self.stop = stop
+        self.say(stop_header(stop))
+        self.say(Text.assemble("  at ", (frame_path(stop), "bold")))
+        execution = self.session.live_execution(stop.run_id)
+        if execution is not None:
+            statuses = {k: v.value for k, v in dict(execution.state.statuses).items()}
+            self.say(steps_line(execution.workflow, statuses, stop.step_id,
+                                execution.executing))
+        if stop.error is not None:
+            category = f" [{stop.error.category}]" if stop.error.category else ""
+            self.say(f"  error: {error_line(stop.error)}{category}", "bold red")
+            self.say("  'retry' runs the step again (edit its input first with "
+                     "'set input.NAME = ...'); 'c' lets it fail", "dim")
+        with contextlib.suppress(FlowscopeError):  # the run went on meanwhile
+            pending = self.session.inspect("input", user=self.user)["value"]
+            self.say(f"  input: {one_line(pending, 160)}")
+        for line in watch_lines(stop):
+            self.say(line)
+
+    def frame_run(self, step: str | None) -> str:
+        """The run a step id refers to: the current frame's run if it has it, else the root."""
+        stop = self.need_stop()
+        if step is None:
+            return stop.run_id
+        execution = self.session.live_execution(stop.run_id)
+        if execution is not None and step in execution.workflow.step_ids:
+            return stop.run_id
+        if step in self.root.step_ids:
+            return self.root_run_id
+        mine = execution.workflow.step_ids if execution is not None else self.root.step_ids
+        raise CommandLineError(f"no step {step!r} in this frame's run or the root run",
+                               hint="name one of: " + ", ".join(mine))
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def _no_args(rest: str, name: str) -> None:
+    if rest:
+        raise CommandLineError(f"{name} takes no argument", hint=f"type 'help {name}'")
+
+
+def _stepper(name: str, act: Callable[[Session, str], None]) -> Handler:
+    def handler(repl: Repl, rest: str) -> Outcome:
+        _no_args(rest, name)
+        repl.need_stop()
+        act(repl.session, repl.user)
+        repl.stop = None
+        return Outcome.RESUME
+    return handler
+
+
+def _return(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "return")
+    if repl.need_stop().depth == 1:
+        repl.say("in the top frame: 'return' runs on to the next breakpoint", "dim")
+    repl.session.step_out(user=repl.user)
+    repl.stop = None
+    return Outcome.RESUME
+
+
+def _break(repl: Repl, rest: str) -> Outcome:
+    if not rest:
+        return _breaks(repl, rest)
+    spec = parse_break(rest)
+    check_steps(spec, repl.known)
+    bp = repl.session.set_breakpoint(spec.step_id, user=repl.user, **spec.kwargs())
+    repl.say(f"breakpoint #{bp.id} at {bp.describe()}", "green")
+    return Outcome.STAY
+
+
+def _breaks(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "breaks")
+    bps = repl.session.breakpoints(user=repl.user)
+    if not bps:
+        repl.say("no breakpoints", "dim")
+    else:
+        repl.console.print(breakpoints_table(bps))
+    return Outcome.STAY
+
+
+def _clear(repl: Repl, rest: str) -> Outcome:
+    bps = repl.session.breakpoints(user=repl.user)
+    if rest == "all":
+        chosen = bps
+    elif rest.lstrip("#").isdigit():
+        chosen = [b for b in bps if b.id == int(rest.lstrip("#"))]
+        if not chosen:
+            raise CommandLineError(f"no breakpoint #{rest.lstrip('#')}",
+                                   hint="list them with 'breaks'")
+    else:
+        step = rest or repl.need_stop().step_id
+        chosen = [b for b in bps if b.step_id == step]
+        if not chosen:
+            raise CommandLineError(f"no breakpoint on step {step!r}",
+                                   hint="list them with 'breaks'; clear ID, STEP or all")
+    for bp in chosen:
+        repl.session.remove_breakpoint(bp.id, user=repl.user)
+    repl.say(f"cleared {len(chosen)} breakpoint(s)"
+             + (": " + ", ".join(f"#{b.id}" for b in chosen) if chosen else ""))
+    return Outcome.STAY
+
+
+def _toggle(enabled: bool) -> Handler:
+    def handler(repl: Repl, rest: str) -> Outcome:
+        ids = [w.lstrip("#") for w in rest.split()]
+        if not ids or not all(i.isdigit() for i in ids):
+            raise CommandLineError("give breakpoint ids", hint="e.g. 'disable 1 2'")
+        for bp_id in ids:
+            repl.session.update_breakpoint(int(bp_id), user=repl.user, enabled=enabled)
+        repl.say(("enabled" if enabled else "disabled") + " " + ", ".join(f"#{i}" for i in ids))
+        return Outcome.STAY
+    return handler
+
+
+def _pause(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "pause")
+    # At a stop, "pause" lets the run go on and stops it before the next step that starts
+    # anywhere in it (Ctrl-C while the run goes on does the same).
+    if repl.session.current_stop(user=repl.user) is not None:
+        repl.session.continue_(user=repl.user)
+    repl.session.pause(user=repl.user)
+    repl.stop = None
+    return Outcome.RESUME
+
+
+def _retry(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "retry")
+    repl.session.retry(user=repl.user)
+    repl.stop = None
+    return Outcome.RESUME
+
+
+def _where(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "where")
+    stop = repl.need_stop()
+    last = len(stop.frames) - 1
+    for i, frame in enumerate(stop.frames):
+        mark, style = ("▶", "bold magenta") if i == last else (" ", "")
+        repl.say(Text.assemble((f"{mark} {i} ", style), (frame.workflow, "bold"),
+                               f" at {frame.step_id}  run {short_id(frame.run_id)}"))
+    return Outcome.STAY
+
+
+def _list(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "list")
+    repl.show_stop(repl.need_stop())
+    return Outcome.STAY
+
+
+def _vars(repl: Repl, rest: str) -> Outcome:
+    stop = repl.need_stop()
+    words = rest.split()
+    if words:
+        start = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        found = repl.session.variables(words[0], start, VARS_PAGE + 1, user=repl.user)
+        for var in found[:VARS_PAGE]:
+            repl.say(f"  {var.name} = {var.preview.text}  ({var.preview.type})")
+        if len(found) > VARS_PAGE:
+            repl.say(f"  ... more: vars {words[0]} {start + VARS_PAGE}", "dim")
+        if not found:
+            repl.say("  (empty)", "dim")
+        return Outcome.STAY
+    for scope in ("inputs", "steps", "vars", "input"):
+        value = repl.session.inspect(scope, user=repl.user)["value"]
+        title = f"input (pending: {stop.step_id})" if scope == "input" else scope
+        repl.say(title, "bold")
+        items = list(value.items()) if isinstance(value, dict) else []
+        for key, item in items[:VARS_PAGE]:
+            if scope == "steps" and isinstance(item, dict):
+                repl.say(f"  {key} [{item.get('status')}] = {one_line(item.get('output'), 100)}")
+            else:
+                repl.say(f"  {key} = {one_line(item, 100)}")
+        if len(items) > VARS_PAGE:
+            repl.say(f"  ... {len(items) - VARS_PAGE} more: vars {scope} {VARS_PAGE}", "dim")
+        if not items:
+            repl.say("  (empty)", "dim")
+    return Outcome.STAY
+
+
+def _print(repl: Repl, rest: str) -> Outcome:
+    if not rest:
+        raise CommandLineError("print needs an expression", hint="e.g. 'p vars.total * 2'")
+    value = repl.session.evaluate(rest, user=repl.user)
+    repl.say(to_json(value))
+    return Outcome.STAY
+
+
+def _watch(repl: Repl, rest: str) -> Outcome:
+    if not rest:
+        return _watches(repl, rest)
+    stop_on_change = rest.startswith("--stop ")
+    expression = rest.removeprefix("--stop ").strip()
+    repl.session.add_watch(expression, user=repl.user, stop_on_change=stop_on_change)
+    try:
+        value = one_line(repl.session.evaluate(expression, user=repl.user), 100)
+    except FlowscopeError as exc:
+        value = f"<{exc}>"
+    repl.say(f"watching {expression} = {value}"
+             + ("  (stops when it changes)" if stop_on_change else ""), "green")
+    return Outcome.STAY
+
+
+def _unwatch(repl: Repl, rest: str) -> Outcome:
+    watched = repl.session.watch_expressions(user=repl.user)
+    chosen = watched if rest == "all" else [rest]
+    if not rest or (rest not in watched and rest != "all"):
+        raise CommandLineError(f"not watching {rest!r}",
+                               hint="unwatch one of: " + (", ".join(watched) or "none"))
+    for expression in chosen:
+        repl.session.remove_watch(expression, user=repl.user)
+    repl.say(f"stopped watching {', '.join(chosen) or 'nothing'}")
+    return Outcome.STAY
+
+
+def _watches(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "watches")
+    watched = repl.session.watch_expressions(user=repl.user)
+    if not watched:
+        repl.say("no watches", "dim")
+        return Outcome.STAY
+    at_stop = {w.expression: w for w in (repl.stop.watches if repl.stop else ())}
+    for expression in watched:
+        try:
+            value = one_line(repl.session.evaluate(expression, user=repl.user), 100)
+        except FlowscopeError as exc:
+            value = f"<{exc}>"
+        changed = expression in at_stop and at_stop[expression].changed
+        repl.say(Text.assemble(("  *" if changed else "   ", "bold yellow"),
+                               f" {expression} = {value}",
+                               ("  (changed)" if changed else "", "bold yellow")))
+    return Outcome.STAY
+
+
+def _set(repl: Repl, rest: str) -> Outcome:
+    path, expression = split_assignment(rest, "set")
+    value = repl.session.evaluate(expression, user=repl.user)
+    old = repl.session.set_variable(path, value, user=repl.user)
+    repl.say(f"{path} = {one_line(value, 100)} (was {one_line(old, 60)})", "green")
+    return Outcome.STAY
+
+
+def _snapshots(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "snapshots")
+    current = repl.stop.snapshot_id if repl.stop else None
+    table = Table(expand=False, box=None, pad_edge=False)
+    for name in ("id", "before step", "run", "taken at", ""):
+        table.add_column(name)
+    for snap in repl.session.snapshots(user=repl.user):
+        table.add_row(str(snap.id), snap.step_id or "", short_id(snap.run_id or ""),
+                      format_time(snap.taken_at), "◀ now" if snap.id == current else "")
+    repl.console.print(table)
+    return Outcome.STAY
+
+
+def _restore(repl: Repl, rest: str) -> Outcome:
+    snapshot_id = parse_snapshot_id(rest)
+    again = repl.session.restore(snapshot_id, user=repl.user)
+    repl.say(f"restored snapshot {snapshot_id}; running again: {', '.join(again) or 'nothing'}",
+             "green")
+    repl.stop = None
+    return Outcome.RESUME
+
+
+def _diff(repl: Repl, rest: str) -> Outcome:
+    words = rest.split()
+    if len(words) not in (1, 2):
+        raise CommandLineError("diff needs one or two snapshot ids",
+                               hint="'diff 1 4', or 'diff 1' to compare with this stop")
+    a = parse_snapshot_id(words[0])
+    if len(words) == 2:
+        b = parse_snapshot_id(words[1])
+    else:
+        current = repl.need_stop().snapshot_id
+        if current is None:
+            raise CommandLineError("this stop has no snapshot", hint="give two ids")
+        b = current
+    repl.say(f"snapshot {a} -> {b}", "bold")
+    for line in diff_lines(repl.session.compare(a, b, user=repl.user)):
+        repl.say(line)
+    return Outcome.STAY
+
+
+def _fork(repl: Repl, rest: str) -> Outcome:
+    words = [w for w, _, _ in tokens(rest)]
+    if not words:
+        raise CommandLineError("fork needs a step", hint="e.g. 'fork charge vars.total=10'")
+    step, edits = words[0], {}
+    for word in words[1:]:
+        path, expression = split_assignment(word, "fork STEP")
+        edits[path] = repl.session.evaluate(expression, user=repl.user)
+    run_id = repl.frame_run(step)
+    plan = repl.session.fork_preview(run_id, step, user=repl.user)
+    repl.say(f"forking run {short_id(run_id)} from {step}: reusing "
+             f"{', '.join(plan['reuse']) or 'nothing'}; running {', '.join(plan['run'])}")
+    result = repl.session.fork(run_id, step, edits or None, user=repl.user)
+    style = "green" if result.ok else "bold red"
+    repl.say(f"fork run {result.id} {result.status.value}", style)
+    if result.outputs is not None:
+        repl.say(f"  outputs: {one_line(result.outputs, 200)}")
+    if result.error is not None:
+        repl.say(f"  error: step {result.failed_step}: {error_line(result.error)}", "red")
+    return Outcome.STAY
+
+
+def _trace(repl: Repl, rest: str) -> Outcome:
+    step = rest or None
+    entries = repl.session.trace(repl.frame_run(step), step, user=repl.user)
+    if not entries:
+        repl.say("no step attempts yet", "dim")
+    else:
+        repl.console.print(trace_table(entries))
+    return Outcome.STAY
+
+
+def _help(repl: Repl, rest: str) -> Outcome:
+    if rest:
+        command = COMMANDS_BY_NAME.get(rest.lower())
+        if command is None:
+            raise CommandLineError(f"no command {rest!r}", hint="type 'help' for the list")
+        repl.say(command.usage, "bold")
+        repl.say("  " + command.summary)
+        if len(command.names) > 1:
+            repl.say("  also: " + ", ".join(command.names[1:]), "dim")
+        return Outcome.STAY
+    table = Table(expand=False, box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for command in COMMANDS:
+        table.add_row(command.usage, command.summary)
+    repl.console.print(table)
+    repl.say("End of input (Ctrl-D) cancels the run, like quit.", "dim")
+    return Outcome.STAY
+
+
+def _quit(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "quit")
+    return Outcome.QUIT
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command of the prompt."""
+
+    names: tuple[str, ...]
+    usage: str
+    summary: str
+    handler: Handler = field(repr=False)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("break", "b"), "b WHERE [if COND] [hits N] [limit N] [log MSG]",
+            "Add a breakpoint. WHERE: STEP, 'A -> B' (edge), 'entry [WORKFLOW]', "
+            "'error [CATEGORY...]'. Without WHERE: list them.", _break),
+    Command(("clear", "cl"), "clear [ID|STEP|all]",
+            "Remove breakpoints (default: those on the current step).", _clear),
+    Command(("breaks", "breakpoints"), "breaks", "List breakpoints: id, where, condition, "
+            "hits, enabled.", _breaks),
+    Command(("enable",), "enable ID...", "Enable breakpoints.", _toggle(True)),
+    Command(("disable",), "disable ID...", "Disable breakpoints (kept, not checked).",
+            _toggle(False)),
+    Command(("next", "n"), "n", "Step over: run this step (a whole sub-workflow included) "
+            "and stop before the next step of this frame.",
+            _stepper("next", lambda s, u: s.step_over(user=u))),
+    Command(("step", "s"), "s", "Step into the sub-workflow this step starts (else: next).",
+            _stepper("step", lambda s, u: s.step_into(user=u))),
+    Command(("return", "r"), "r", "Step out: finish this sub-workflow, stop at the parent's "
+            "next step.", _return),
+    Command(("continue", "c", "cont"), "c", "Run to the next breakpoint (or the end).",
+            _stepper("continue", lambda s, u: s.continue_(user=u))),
+    Command(("pause",), "pause", "Go on, but stop before the next step that starts anywhere "
+            "in the run (Ctrl-C while it runs does the same).", _pause),
+    Command(("retry",), "retry", "At an exception stop: run the failed step again.", _retry),
+    Command(("where", "w", "bt"), "w", "Show the frames, root first; ▶ marks the current.",
+            _where),
+    Command(("list", "l"), "l", "Show the position again.", _list),
+    Command(("vars", "v"), "vars [PATH [START]]", "Show inputs, step outputs, vars and the "
+            "pending input (or the children of PATH).", _vars),
+    Command(("print", "p"), "p EXPR", "Evaluate an expression over the state at the stop.",
+            _print),
+    Command(("watch",), "watch [--stop] EXPR", "Watch an expression at every stop (--stop: "
+            "also stop when it changes). Without EXPR: list watches.", _watch),
+    Command(("unwatch",), "unwatch EXPR|all", "Stop watching.", _unwatch),
+    Command(("watches",), "watches", "Show the watches' values; * marks a change.", _watches),
+    Command(("set",), "set PATH = EXPR", "Edit vars.* or input.* (the pending step's input) "
+            "with the value of EXPR.", _set),
+    Command(("snapshots", "snaps"), "snapshots", "List the snapshots taken at step "
+            "boundaries.", _snapshots),
+    Command(("restore",), "restore ID", "Rewind the run to a snapshot; later steps run "
+            "again.", _restore),
+    Command(("diff",), "diff A [B]", "Compare two snapshots (default B: this stop's).", _diff),
+    Command(("fork",), "fork STEP [PATH=EXPR ...]", "Run a new run from STEP of this run with "
+            "edited state (vars.*, inputs.*, steps.S.output.*); report its result.", _fork),
+    Command(("trace",), "trace [STEP]", "Show the step attempts of this frame's run.", _trace),
+    Command(("help", "h", "?"), "help [CMD]", "Show the commands, or one command.", _help),
+    Command(("quit", "q", "exit"), "q", "Cancel the run and leave.", _quit),
+)
+COMMANDS_BY_NAME: dict[str, Command] = {name: c for c in COMMANDS for name in c.names}
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+@app.command("debug")
+def debug_command(
+    file: Annotated[Path, typer.Argument(help="Workflow file (.yaml, .yml or .json).")],
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", metavar="KEY=VALUE",
+        help="A run input, typed by the workflow's declared input type (repeatable).",
+    )] = None,
+    input_file: Annotated[Path | None, typer.Option(
+        "--input-file", help="JSON or YAML file of inputs (--input values win).",
+    )] = None,
+    db: DbOption = None,
+    breaks: Annotated[list[str] | None, typer.Option(
+        "--break", "-b", metavar="STEP[:CONDITION]",
+        help="A breakpoint (repeatable); also 'A -> B', 'entry', 'error [CATEGORY]'.",
+    )] = None,
+    stop_on_entry: Annotated[bool, typer.Option(
+        "--stop-on-entry", help="Stop before the run's first step.",
+    )] = False,
+    stop_on_error: Annotated[bool, typer.Option(
+        "--stop-on-error", help="Stop at a failing step, before the run is marked failed.",
+    )] = False,
+) -> None:
+    """Run a workflow under the step debugger, with a (flowscope) prompt at each stop.
+
+    Commands may be piped in; end of input cancels the run (as quit does). Exit code 0
+    when the run completed, 1 when it failed or was cancelled, 2 for bad input.
+    """
+    workflow = load_workflow(file)
+    values = build_inputs(workflow, inputs or [], input_file)
+    known = step_ids(workflow)
+    specs = [parse_break_flag(text) for text in breaks or []]
+    for spec in specs:
+        check_steps(spec, known)
+    user = default_user() or "flowscope"
+    console = _stdout()
+    with opened_store(db) as store:
+        feed = LogFeed()
+        with engine_on(store, [feed]) as engine:
+            debugger = Debugger(engine)
+            try:
+                session = debugger.open_session(user=user, stop_on_entry=stop_on_entry,
+                                                stop_on_error=stop_on_error)
+                for spec in specs:
+                    session.set_breakpoint(spec.step_id, user=user, **spec.kwargs())
+                execution = engine.prepare(workflow, values, user=user)
+                debugger.attach(session.id, execution.run_id, user=user)
+                repl = Repl(session, user, console, workflow, execution.run_id)
+                result = _drive(repl, engine, execution.execute, feed)
+            finally:
+                debugger.close()
+        _show_end(console, store, result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
+
+
+def _drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed) -> RunResult:
+    """Run in a background thread; prompt at each stop until the run ends."""
+    future: concurrent.futures.Future[RunResult] = concurrent.futures.Future()
+
+    def main() -> None:
+        try:
+            future.set_result(asyncio.run(execute()))
+        except BaseException as exc:  # handed to the prompt thread, which re-raises it
+            future.set_exception(exc)
+
+    thread = threading.Thread(target=main, name="flowscope-debug-run", daemon=True)
+    repl.say(Text.assemble("debugging ", (repl.root.name, "bold"),
+                           f"  run {repl.root_run_id}  (type 'help' for commands)"))
+    if not repl.session.breakpoints(user=repl.user) and not repl.session.stop_on_entry \
+            and not repl.session.stop_on_error:
+        repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
+    thread.start()
+    reader = LineReader(sys.stdin, repl.console.file)
+    quitting = False
+    while True:
+        stop = next_stop(repl.session, repl.user, future.done,
+                         lambda e: repl.say(log_line(e)), feed, POLL)
+        if stop is None:
+            break
+        if quitting:  # a stop reached while the cancel was on its way: let it go
+            with contextlib.suppress(FlowscopeError):
+                repl.session.continue_(user=repl.user)
+            continue
+        repl.show_stop(stop)
+        outcome = Outcome.STAY
+        while outcome is Outcome.STAY:
+            line = reader.read()
+            if line is None:
+                repl.say("end of input: cancelling the run", "dim")
+                outcome = Outcome.QUIT
+            else:
+                outcome = repl.execute(line)
+        if outcome is Outcome.QUIT:
+            quitting = True
+            engine.cancel(repl.root_run_id)
+    thread.join()
+    return future.result()
+
+
+def _show_end(console: Console, store: Journal, result: RunResult) -> None:
+    """Print how the run ended, and for a failure its root cause."""
+    show_result(console, store, result)
+    if result.status.value != "failed":
+        return
+    try:
+        from flowscope.diagnosis import analyse_run
+    except ImportError:  # diagnosis is optional for the debugger
+        return
+    root = analyse_run(store, result.id).root_cause
+    if root is not None and root.step_id is not None:
+        console.print(Text(f"root cause: {root.run.workflow} > {root.step_id}: "
+                           f"{error_line(root.error)}", "bold red"), soft_wrap=True)
