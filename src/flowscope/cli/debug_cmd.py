@@ -12,15 +12,11 @@ when it failed or was cancelled, 2 for bad input (file, inputs, ``--break``).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,19 +26,18 @@ from rich.text import Text
 from flowscope.cli.app import EXIT_OK, EXIT_RUN_FAILED, app
 from flowscope.cli.app import stdout_console as _stdout
 from flowscope.cli.debug_repl import (
-    LineReader,
     LogFeed,
     Outcome,
     breakpoints_table,
     check_steps,
     diff_lines,
+    drive,
     frame_path,
-    log_line,
-    next_stop,
     one_line,
     parse_break,
     parse_break_flag,
     parse_snapshot_id,
+    show_end,
     split_assignment,
     step_ids,
     steps_line,
@@ -53,11 +48,9 @@ from flowscope.cli.debug_repl import (
 )
 from flowscope.cli.options import CommandLineError, DbOption, build_inputs
 from flowscope.cli.render import error_line, format_time, short_id, to_json
-from flowscope.cli.run import default_user, show_result
+from flowscope.cli.run import default_user
 from flowscope.cli.store import engine_on, opened_store
 from flowscope.debugger import Debugger, Session, Stop
-from flowscope.engine.journal import Journal
-from flowscope.engine.runner import Engine, RunResult
 from flowscope.errors import FlowscopeError
 from flowscope.model import load_workflow
 from flowscope.model.workflow import Workflow
@@ -578,67 +571,8 @@ def debug_command(
                 execution = engine.prepare(workflow, values, user=user)
                 debugger.attach(session.id, execution.run_id, user=user)
                 repl = Repl(session, user, console, workflow, execution.run_id)
-                result = _drive(repl, engine, execution.execute, feed)
+                result = drive(repl, engine, execution.execute, feed)
             finally:
                 debugger.close()
-        _show_end(console, store, result)
+        show_end(console, store, result)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
-
-
-def _drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed) -> RunResult:
-    """Run in a background thread; prompt at each stop until the run ends."""
-    future: concurrent.futures.Future[RunResult] = concurrent.futures.Future()
-
-    def main() -> None:
-        try:
-            future.set_result(asyncio.run(execute()))
-        except BaseException as exc:  # handed to the prompt thread, which re-raises it
-            future.set_exception(exc)
-
-    thread = threading.Thread(target=main, name="flowscope-debug-run", daemon=True)
-    repl.say(Text.assemble("debugging ", (repl.root.name, "bold"),
-                           f"  run {repl.root_run_id}  (type 'help' for commands)"))
-    if not repl.session.breakpoints(user=repl.user) and not repl.session.stop_on_entry \
-            and not repl.session.stop_on_error:
-        repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
-    thread.start()
-    reader = LineReader(sys.stdin, repl.console.file)
-    quitting = False
-    while True:
-        stop = next_stop(repl.session, repl.user, future.done,
-                         lambda e: repl.say(log_line(e)), feed, POLL)
-        if stop is None:
-            break
-        if quitting:  # a stop reached while the cancel was on its way: let it go
-            with contextlib.suppress(FlowscopeError):
-                repl.session.continue_(user=repl.user)
-            continue
-        repl.show_stop(stop)
-        outcome = Outcome.STAY
-        while outcome is Outcome.STAY:
-            line = reader.read()
-            if line is None:
-                repl.say("end of input: cancelling the run", "dim")
-                outcome = Outcome.QUIT
-            else:
-                outcome = repl.execute(line)
-        if outcome is Outcome.QUIT:
-            quitting = True
-            engine.cancel(repl.root_run_id)
-    thread.join()
-    return future.result()
-
-
-def _show_end(console: Console, store: Journal, result: RunResult) -> None:
-    """Print how the run ended, and for a failure its root cause."""
-    show_result(console, store, result)
-    if result.status.value != "failed":
-        return
-    try:
-        from flowscope.diagnosis import analyse_run
-    except ImportError:  # diagnosis is optional for the debugger
-        return
-    root = analyse_run(store, result.id).root_cause
-    if root is not None and root.step_id is not None:
-        console.print(Text(f"root cause: {root.run.workflow} > {root.step_id}: "
-                           f"{error_line(root.error)}", "bold red"), soft_wrap=True)

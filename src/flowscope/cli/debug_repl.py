@@ -1,26 +1,34 @@
-"""The console debugger's language and looks: parsing of prompt lines, and renderables.
+"""The console debugger's machinery: parsing prompt lines, renderables, and the loop.
 
-Functions here never touch a session, never print and never read input; the prompt
-itself (:class:`flowscope.cli.debug_cmd.Repl`) calls them. Like ``pdb`` over ``bdb``,
-none of this decides whether a run stops: the debugger core does.
+Parsing and rendering functions touch no session and print nothing; :func:`drive` runs
+the debugged run in a background thread and, at each stop, feeds the prompt
+(:class:`flowscope.cli.debug_cmd.Repl`) one line at a time from a terminal or a pipe.
+Like ``pdb`` over ``bdb``, none of this decides whether a run stops: the debugger core
+does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import json
 import queue
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from flowscope.cli.options import CommandLineError
-from flowscope.cli.render import format_ms, short_id
+from flowscope.cli.render import error_line, format_ms, short_id
+from flowscope.cli.run import show_result
 from flowscope.debugger import (
     Breakpoint,
     BreakpointKind,
@@ -31,10 +39,15 @@ from flowscope.debugger import (
 )
 from flowscope.engine import events as ev
 from flowscope.engine.hooks import EngineHooks
+from flowscope.engine.journal import Journal
+from flowscope.engine.runner import Engine, RunResult
 from flowscope.engine.status import StepStatus
 from flowscope.errors import FlowscopeError
 from flowscope.expressions import check_braces, compile_condition
 from flowscope.model.workflow import Workflow
+
+if TYPE_CHECKING:
+    from flowscope.cli.debug_cmd import Repl
 
 # -- parsing ----------------------------------------------------------------------------------
 
@@ -440,3 +453,62 @@ def next_stop(session: Session, user: str, ended: Callable[[], bool],
             for event in feed.drain():
                 show_log(event)
             return None
+
+
+def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed) -> RunResult:
+    """Run in a background thread; prompt at each stop until the run ends."""
+    future: concurrent.futures.Future[RunResult] = concurrent.futures.Future()
+
+    def main() -> None:
+        try:
+            future.set_result(asyncio.run(execute()))
+        except BaseException as exc:  # handed to the prompt thread, which re-raises it
+            future.set_exception(exc)
+
+    thread = threading.Thread(target=main, name="flowscope-debug-run", daemon=True)
+    repl.say(Text.assemble("debugging ", (repl.root.name, "bold"),
+                           f"  run {repl.root_run_id}  (type 'help' for commands)"))
+    if not repl.session.breakpoints(user=repl.user) and not repl.session.stop_on_entry \
+            and not repl.session.stop_on_error:
+        repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
+    thread.start()
+    reader = LineReader(sys.stdin, repl.console.file)
+    quitting = False
+    while True:
+        stop = next_stop(repl.session, repl.user, future.done,
+                         lambda e: repl.say(log_line(e)), feed)
+        if stop is None:
+            break
+        if quitting:  # a stop reached while the cancel was on its way: let it go
+            with contextlib.suppress(FlowscopeError):
+                repl.session.continue_(user=repl.user)
+            continue
+        repl.show_stop(stop)
+        outcome = Outcome.STAY
+        while outcome is Outcome.STAY:
+            line = reader.read()
+            if line is None:
+                repl.say("end of input: cancelling the run", "dim")
+                outcome = Outcome.QUIT
+            else:
+                outcome = repl.execute(line)
+        if outcome is Outcome.QUIT:
+            quitting = True
+            engine.cancel(repl.root_run_id)
+    thread.join()
+    return future.result()
+
+
+def show_end(console: Console, store: Journal, result: RunResult) -> None:
+    """Print how the run ended, and for a failure its root cause."""
+    show_result(console, store, result)
+    if result.status.value != "failed":
+        return
+    try:
+        from flowscope.diagnosis import analyse_run
+    except ImportError:  # diagnosis is optional for the debugger
+        return
+    root = analyse_run(store, result.id).root_cause
+    if root is not None and root.step_id is not None:
+        console.print(Text(f"root cause: {root.run.workflow} > {root.step_id}: "
+                           f"{error_line(root.error)}", "bold red"), soft_wrap=True)
