@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -82,6 +82,8 @@ class Repl:
     root_run_id: str
     stop: Stop | None = None
     known: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, Any] = field(default_factory=dict)
+    """Watch expression -> its value at the last stop or when added (to mark changes)."""
 
     def __post_init__(self) -> None:
         self.known = step_ids(self.root)
@@ -137,7 +139,7 @@ class Repl:
         with contextlib.suppress(FlowscopeError):  # the run went on meanwhile
             pending = self.session.inspect("input", user=self.user)["value"]
             self.say(f"  input: {one_line(pending, 160)}")
-        for line in watch_lines(stop):
+        for line in watch_lines(stop, self.seen):
             self.say(line)
 
     def frame_run(self, step: str | None) -> str:
@@ -316,7 +318,9 @@ def _watch(repl: Repl, rest: str) -> Outcome:
     expression = rest.removeprefix("--stop ").strip()
     repl.session.add_watch(expression, user=repl.user, stop_on_change=stop_on_change)
     try:
-        value = one_line(repl.session.evaluate(expression, user=repl.user), 100)
+        found = repl.session.evaluate(expression, user=repl.user)
+        repl.seen[expression] = found
+        value = one_line(found, 100)
     except FlowscopeError as exc:
         value = f"<{exc}>"
     repl.say(f"watching {expression} = {value}"
@@ -332,6 +336,7 @@ def _unwatch(repl: Repl, rest: str) -> Outcome:
                                hint="unwatch one of: " + (", ".join(watched) or "none"))
     for expression in chosen:
         repl.session.remove_watch(expression, user=repl.user)
+        repl.seen.pop(expression, None)
     repl.say(f"stopped watching {', '.join(chosen) or 'nothing'}")
     return Outcome.STAY
 

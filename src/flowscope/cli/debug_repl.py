@@ -291,14 +291,23 @@ def steps_line(workflow: Workflow, statuses: Mapping[str, str], current: str,
     return text
 
 
-def watch_lines(stop: Stop) -> list[Text]:
-    """One line per watch at a stop; a changed value is marked ``*``."""
+def watch_lines(stop: Stop, previous: dict[str, Any] | None = None) -> list[Text]:
+    """One line per watch at a stop; a changed value is marked ``*``.
+
+    ``previous`` (expression -> its value at the last stop, or when it was added) also
+    counts as "before": the core has no earlier value for a watch added at a stop, but
+    the person saw one. It is updated with the values at this stop.
+    """
     out = []
     for w in stop.watches:
         value = f"<{w.error}>" if w.error else one_line(w.value, 100)
-        mark, style = ("*", "bold yellow") if w.changed else (" ", "")
+        changed = w.changed
+        if previous is not None:
+            changed = changed or (w.expression in previous and previous[w.expression] != w.value)
+            previous[w.expression] = w.value
+        mark, style = ("*", "bold yellow") if changed else (" ", "")
         out.append(Text.assemble(("  " + mark, style), f" watch {w.expression} = ",
-                                 (value, style), ("  (changed)" if w.changed else "", style)))
+                                 (value, style), ("  (changed)" if changed else "", style)))
     return out
 
 
