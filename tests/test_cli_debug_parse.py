@@ -93,7 +93,7 @@ def test_break_flag_takes_step_colon_condition_or_the_prompt_syntax() -> None:
 
 def test_check_steps_names_the_known_steps() -> None:
     check_steps(parse_break("a -> b"), {"a": "w", "b": "w"})
-    with pytest.raises(CommandLineError, match="no step 'zz'.*a, b"):
+    with pytest.raises(CommandLineError, match=r"no step 'zz'.*a, b"):
         check_steps(parse_break("a -> zz"), {"a": "w", "b": "w"})
 
 
