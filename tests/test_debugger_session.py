@@ -430,3 +430,32 @@ def test_traces_from_the_journal(store: Any) -> None:
     import json
 
     assert json.loads(export_json(entries))[2]["error"]["type"] == "ZeroDivisionError"
+
+
+def test_pause_at_a_stop_goes_on_and_stops_before_the_next_step(setup: Any) -> None:
+    _, _, dbg, _ = setup
+    dbg.set_breakpoint("s1")
+    dbg.start(chain())
+    first = dbg.wait_for_stop(WAIT)
+    assert first is not None and first.step_id == "s1"
+    dbg.pause_execution()
+    second = dbg.wait_for_stop(WAIT)
+    assert second is not None and (second.reason, second.step_id) == ("pause", "s2")
+    dbg.continue_execution()
+    assert dbg.wait_for_stop(WAIT) is None
+
+
+def test_watch_added_at_a_stop_reports_the_change_at_the_next(setup: Any) -> None:
+    _, _, dbg, _ = setup
+    dbg.set_breakpoint("s2")
+    dbg.set_breakpoint("s3")
+    dbg.start(chain())
+    first = dbg.wait_for_stop(WAIT)
+    assert first is not None
+    dbg.session.add_watch("vars.last", user="ann")
+    dbg.continue_execution()
+    second = dbg.wait_for_stop(WAIT)
+    assert second is not None
+    assert [(w.value, w.changed) for w in second.watches] == [(2, True)]
+    dbg.continue_execution()
+    assert dbg.wait_for_stop(WAIT) is None

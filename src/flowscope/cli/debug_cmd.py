@@ -242,8 +242,6 @@ def _pause(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "pause")
     # At a stop, "pause" lets the run go on and stops it before the next step that starts
     # anywhere in it (Ctrl-C while the run goes on does the same).
-    if repl.session.current_stop(user=repl.user) is not None:
-        repl.session.continue_(user=repl.user)
     repl.session.pause(user=repl.user)
     repl.stop = None
     return Outcome.RESUME

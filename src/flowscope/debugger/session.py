@@ -11,6 +11,7 @@ calling ``user`` and refuses anyone but the owner (:class:`AccessDeniedError`).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import queue
 import threading
@@ -146,6 +147,13 @@ class Session:
         """Watch an expression (refused now if it does not compile)."""
         self.check_user(user)
         watch = Watch(expression, compile_expression(expression), stop_on_change)
+        stopped = self._stopped_pending()
+        if stopped is not None:
+            # Added at a stop: the value now is the baseline the next stop compares with.
+            value, err = _evaluate(watch, self._scope(stopped))
+            if err is None:
+                watch.last, watch.has_last = copy.deepcopy(value), True
+                watch.seen, watch.has_seen = copy.deepcopy(value), True
         with self._lock:
             self._watches[expression] = watch
             self._stop_watches = [w for w in self._watches.values() if w.stop_on_change]
@@ -190,6 +198,12 @@ class Session:
         for tree in list(self.trees.values()):
             if tree.stop is not None:
                 return tree.stop
+        return None
+
+    def _stopped_pending(self) -> PendingStep | None:
+        for tree in list(self.trees.values()):
+            if tree.stop is not None and tree.pending is not None:
+                return tree.pending
         return None
 
     def _stopped(self, command: str, run_id: str | None = None) -> RunTree:
@@ -255,6 +269,9 @@ class Session:
         for tree in list(self.trees.values()):
             if tree.stop is None:
                 tree.mode = StepMode.PAUSE  # one atomic store; the loop reads it per step
+            else:
+                # Stopped already: go on, and stop again before the next step anywhere.
+                tree.call(functools.partial(_resume_paused, tree))
 
     # -- the engine side -------------------------------------------------------------------------
 
@@ -665,6 +682,14 @@ def _evaluate(watch: Watch, scope: Mapping[str, Any]) -> tuple[Any, str | None]:
         return watch.compiled.evaluate(scope), None
     except ExpressionError as exc:
         return None, exc.message
+
+
+def _resume_paused(tree: RunTree) -> None:
+    if tree.stop is None:
+        return
+    tree.mode, tree.ref_frames = StepMode.PAUSE, tree.stop.frames
+    tree.pause_reason = StopReason.PAUSE
+    tree.open_gate()
 
 
 def _step_reason(mode: StepMode, tree: RunTree, pending: PendingStep) -> StopReason | None:
