@@ -41,6 +41,7 @@ from flowscope.engine.hooks import FailedStep, FailureAction, PendingStep
 from flowscope.engine.status import RunStatus
 from flowscope.errors import ExpressionError
 from flowscope.expressions import compile_expression, interpolate_braces
+from flowscope.store._codec import NotPlainJSON, copy_json_fast
 
 if TYPE_CHECKING:
     from flowscope.engine.execution import RunExecution
@@ -468,7 +469,7 @@ class Session:
             tree.stored_steps[run_id] = (start or 0) + len(steps)
             tree.stored_vars[run_id] = vars_
             rows.append(SnapshotRow(self.id, snap.id, run_id, snap.seq or snap.id, snap.step_id,
-                                    snap.label, copy.deepcopy(delta), snap.taken_at))
+                                    snap.label, _copy_plain(delta), snap.taken_at))
         tree.history = []
         try:
             self._db.add_snapshots(rows)
@@ -682,6 +683,16 @@ def _evaluate(watch: Watch, scope: Mapping[str, Any]) -> tuple[Any, str | None]:
         return watch.compiled.evaluate(scope), None
     except ExpressionError as exc:
         return None, exc.message
+
+
+def _copy_plain(value: dict[str, Any]) -> dict[str, Any]:
+    # Run state is plain JSON data (the engine checks outputs), so the fast copier almost
+    # always applies; anything else still gets a faithful deep copy.
+    try:
+        copied: dict[str, Any] = copy_json_fast(value)
+    except NotPlainJSON:
+        copied = copy.deepcopy(value)
+    return copied
 
 
 def _resume_paused(tree: RunTree) -> None:
