@@ -11,9 +11,10 @@ The definition is numpy's default (``method="linear"``) and PostgreSQL's
   count; then the two values at ranks ``lo`` and ``hi`` are read with
   ``ORDER BY v LIMIT 1 OFFSET k`` sub-selects, which walk an index on
   ``(group columns, v)`` without sorting (see migration ``0003_analytics``).
-- SQLite, on a derived source (time buckets): one pass of window functions numbers the
-  rows of each group in value order (``row_number``) and counts them (``count``); an
-  aggregate picks the rows at ranks ``lo + 1`` and ``hi + 1``.
+- SQLite, on a derived source (time buckets, filtered runs): one ``GROUP BY`` gives each
+  group's count and aggregates; then one ``ORDER BY group, v`` is read as a stream and
+  only the values at ranks ``lo`` and ``hi`` are kept (SQLite's window functions cost
+  several times the sort they need).
 
 Either way the interpolation is done with the formula PostgreSQL uses (in double
 precision), so both dialects give the same result for the same data.
@@ -116,12 +117,11 @@ def grouped_stats(
     v = cols[value]
     keys = [cols[g] for g in groups]
     select_list: list[Any] = [*keys]
-    select_list += [
-        sa.func.count(v).label("n_"), sa.func.avg(v).label("mean_"),
-        sa.func.min(v).label("min_"), sa.func.max(v).label("max_"),
-    ]
-    select_list += [build(cols).label(f"x_{name}") for name, build in extras.items()]
     postgres = conn.dialect.name == "postgresql"
+    select_list += [sa.func.count(v).label("n_"), sa.func.avg(v).label("mean_")]
+    if postgres:
+        select_list += [sa.func.min(v).label("min_"), sa.func.max(v).label("max_")]
+    select_list += [build(cols).label(f"x_{name}") for name, build in extras.items()]
     if postgres:
         select_list += [
             sa.func.percentile_cont(p).within_group(v).label(f"p{i}")
@@ -137,14 +137,19 @@ def grouped_stats(
         m = row._mapping
         out.append(GroupStats(
             key=tuple(m[g] for g in groups), count=int(m["n_"]), mean=_float(m["mean_"]),
-            minimum=_float(m["min_"]), maximum=_float(m["max_"]),
+            minimum=_float(m.get("min_")), maximum=_float(m.get("max_")),
             percentiles=tuple(_float(m[f"p{i}"]) for i in range(len(fractions)))
             if postgres else (),
             extras={name: m[f"x_{name}"] for name in extras},
         ))
-    if postgres or not fractions:
+    if postgres:
         return out
-    return _sqlite_offset_percentiles(conn, source, v, where, keys, fractions, out)
+    # On SQLite min and max are the values at ranks 0 and n - 1: one index entry each,
+    # cheaper than two more aggregates in the GROUP BY pass over every entry.
+    ranked = _sqlite_offset_percentiles(conn, source, v, where, keys,
+                                        (*fractions, 0.0, 1.0), out)
+    return [GroupStats(g.key, g.count, g.mean, g.percentiles[-2], g.percentiles[-1],
+                       g.percentiles[:-2], g.extras) for g in ranked]
 
 
 #: Groups per statement in the SQLite rank look-up (6 sub-selects each, well under
@@ -199,48 +204,66 @@ def _sqlite_window_stats(
     where: Sequence[sa.ColumnElement[bool]], groups: Sequence[str],
     fractions: Sequence[float], extras: Extras,
 ) -> list[GroupStats]:
-    # For derived groups (time buckets): one pass of window functions ranks the values.
-    base = sa.select(*source.c).where(*where).subquery("base")
-    src = base.c
-    partition = [src[g] for g in groups] or None
-    ranked = sa.select(
-        *src,
-        sa.func.row_number().over(partition_by=partition, order_by=sa.nulls_last(src[value]))
-        .label("rn_"),
-        sa.func.count(src[value]).over(partition_by=partition).label("n_"),
-    ).subquery("ranked")
-    r = ranked.c
-    rv = r[value]
-    select_list: list[Any] = [r[g] for g in groups]
+    # For derived groups (time buckets, filtered runs) there is no index in value order.
+    # Window functions (row_number and count over each group) cost SQLite far more than
+    # the sort itself, so: one GROUP BY for the aggregates, then one ORDER BY (group,
+    # value) read as a stream, keeping only the values at the wanted ranks.
+    cols = source.c
+    v = cols[value]
+    keys = [cols[g] for g in groups]
+    select_list: list[Any] = [*keys]
     select_list += [
-        sa.func.count(rv).label("n"), sa.func.avg(rv).label("mean"),
-        sa.func.min(rv).label("lo"), sa.func.max(rv).label("hi"),
+        sa.func.count(v).label("n_"), sa.func.avg(v).label("mean_"),
+        sa.func.min(v).label("min_"), sa.func.max(v).label("max_"),
     ]
-    for i, p in enumerate(fractions):
-        # h = p * (n - 1); lo = floor(h) (CAST truncates; h >= 0); hi = lo + (h > lo).
-        h: sa.ColumnElement[Any] = sa.literal(float(p), sa.Double()) * (r.n_ - 1)
-        lo = sa.cast(h, sa.Integer())
-        hi = lo + sa.case((h > lo, 1), else_=0)
-        select_list.append(sa.func.max(sa.case((r.rn_ == lo + 1, rv))).label(f"a{i}"))
-        select_list.append(sa.func.max(sa.case((r.rn_ == hi + 1, rv))).label(f"b{i}"))
-    select_list += [build(r).label(f"x_{name}") for name, build in extras.items()]
-    stmt = sa.select(*select_list).select_from(ranked)
+    select_list += [build(cols).label(f"x_{name}") for name, build in extras.items()]
+    stmt = sa.select(*select_list).select_from(source).where(*where)
     if groups:
-        stmt = stmt.group_by(*[r[g] for g in groups]).order_by(*[r[g] for g in groups])
+        stmt = stmt.group_by(*keys).order_by(*keys)
+    rows = [row._mapping for row in conn.execute(stmt)]
+    wanted: dict[tuple[Any, ...], dict[int, float | None]] = {}
+    for m in rows:
+        n = int(m["n_"])
+        if n:
+            ranks: dict[int, float | None] = {}
+            for p in fractions:
+                h = float(p) * (n - 1)
+                ranks[int(h)] = None
+                ranks[int(h) + (1 if h > int(h) else 0)] = None
+            wanted[tuple(m[g] for g in groups)] = ranks
+    if wanted and fractions:
+        ordered = (sa.select(*keys, v).select_from(source).where(*where, v.is_not(None))
+                   .order_by(*keys, v))
+        width = len(keys)
+        current: tuple[Any, ...] | None = None
+        ranks, rank = {}, 0
+        for row in conn.execute(ordered):
+            key = tuple(row[:width])
+            if key != current:
+                current, rank = key, 0
+                ranks = wanted.get(key, {})
+            if rank in ranks:
+                ranks[rank] = row[width]
+            rank += 1
     out = []
-    for row in conn.execute(stmt):
-        m = row._mapping
-        n = int(m["n"])
+    for m in rows:
+        n = int(m["n_"])
+        key = tuple(m[g] for g in groups)
+        picked = wanted.get(key, {})
         pct = tuple(
-            lerp(m[f"a{i}"], m[f"b{i}"], float(p) * (n - 1)) if n else None
-            for i, p in enumerate(fractions)
+            _pick(picked, float(p) * (n - 1)) if n else None for p in fractions
         )
         out.append(GroupStats(
-            key=tuple(m[g] for g in groups), count=n, mean=_float(m["mean"]),
-            minimum=_float(m["lo"]), maximum=_float(m["hi"]), percentiles=pct,
+            key=key, count=n, mean=_float(m["mean_"]), minimum=_float(m["min_"]),
+            maximum=_float(m["max_"]), percentiles=pct,
             extras={name: m[f"x_{name}"] for name in extras},
         ))
     return out
+
+
+def _pick(values: Mapping[int, float | None], h: float) -> float | None:
+    lo = int(h)
+    return lerp(values.get(lo), values.get(lo + (1 if h > lo else 0)), h)
 
 
 def _float(value: Any) -> float | None:
