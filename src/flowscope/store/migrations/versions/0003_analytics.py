@@ -14,6 +14,11 @@ duration order (see ``flowscope.analytics.percentiles``).
 The partial index ``ix_step_attempts_retried`` (run_id) ``WHERE attempt > 1`` lists the
 runs that retried a step, for the summary's success-after-retry rate. Only retried
 attempts are written to it, so first attempts (nearly every commit) do not pay for it.
+
+Two indexes on ``runs`` (written when a run changes status, not on step commits) keep
+time series and the run summary off the wide run rows: ``ix_runs_analytics_ended``
+(ended_at_epoch, duration_ms, status) and ``ix_runs_analytics_created``
+(created_at_epoch).
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ def upgrade() -> None:
     # The condition is written out as literal SQL on purpose: SQLite uses a partial index
     # only when the query repeats its condition term for term (queries render it the same).
     retried = sa.text("attempt > 1")
+    op.create_index("ix_runs_analytics_ended", "runs",
+                    ["ended_at_epoch", "duration_ms", "status"])
+    op.create_index("ix_runs_analytics_created", "runs", ["created_at_epoch"])
     op.create_index("ix_step_attempts_retried", "step_attempts", ["run_id"],
                     sqlite_where=retried, postgresql_where=retried)
 
@@ -69,6 +77,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop what :func:`upgrade` created."""
     op.drop_index("ix_step_attempts_retried", table_name="step_attempts")
+    op.drop_index("ix_runs_analytics_created", table_name="runs")
+    op.drop_index("ix_runs_analytics_ended", table_name="runs")
     op.drop_index("ix_step_attempts_analytics", table_name="step_attempts")
     op.drop_table("concurrency_samples")
     op.drop_table("resource_samples")
