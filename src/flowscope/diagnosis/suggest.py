@@ -7,6 +7,7 @@ a store (a bare exception) the suggestions are the category's general advice.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -128,6 +129,13 @@ def offending_inputs(error: ErrorInfo, data: Mapping[str, Any]) -> list[tuple[st
     return found[:MAX_PATHS]
 
 
+def _seconds_up(value: float) -> str:
+    """Round a proposed number of seconds *up* to a readable figure (never down to 0)."""
+    if value >= 1:
+        return f"{math.ceil(value):d}"
+    return f"{math.ceil(round(value * 10, 6)) / 10:g}"
+
+
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1000:.2f}s"
 
@@ -146,7 +154,8 @@ def _timeout(f: FailureFacts, cat: str) -> list[Suggestion]:
         if ratio >= TIGHT_TIMEOUT:
             out.append(Suggestion(
                 "Raise the step's timeout", why, cat,
-                action=f"timeout: {max(float(timeout) * 1.5, p99 * 1.5 / 1000):.0f}",
+                # Rounded up: ``:.0f`` turned a sub-second timeout into "timeout: 0".
+                action=f"timeout: {_seconds_up(max(float(timeout) * 1.5, p99 * 1.5 / 1000))}",
             ))
         else:
             out.append(Suggestion(
