@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowscope.diagnosis import Diagnoser, Suggestion
+from flowscope.diagnosis.failures import StepSample
 from flowscope.diagnosis.suggest import FailureFacts, suggest
 from flowscope.engine import Engine
 from flowscope.engine.records import ErrorInfo
@@ -49,8 +50,10 @@ def raising(exc: BaseException) -> Callable[..., Any]:
 
 def run_step(store: Any, action: Callable[..., Any], *, name: str = "wf",
              inputs: dict[str, Any] | None = None, measure_memory: bool = False,
-             **step: Any) -> str:
-    """Run a one-step workflow (step ``s``) and return the run id."""
+             args: dict[str, Any] | None = None, **step: Any) -> str:
+    """Run a one-step workflow (step ``s``, ``with: args``) and return the run id."""
+    if args is not None:
+        step["with"] = args
     declared = {k: {"type": "any"} for k in inputs or {}}
     w = workflow_from_dict({"name": name, "inputs": declared,
                             "steps": [{"id": "s", "uses": "act", **step}]})
@@ -103,9 +106,9 @@ def test_loose_timeout_points_at_the_slow_call_and_keeps_a_good_retry_policy(
     retry = {"attempts": 2, "backoff": 0.01, "on": ["timeout"]}
     for _ in range(3):
         run_step(sqlite_store, call, name="api", timeout=30, retry=retry,
-                 **{"with": {"fail": False}})
+                 args={"fail": False})
     run_id = run_step(sqlite_store, call, name="api", timeout=30, retry=retry,
-                      **{"with": {"fail": True}})
+                      args={"fail": True})
     tips = tips_for(sqlite_store, run_id)
     # 3 successes + 2 failed attempts, all quick: far below the 30 s timeout.
     assert len(tips) == 1, titles(tips)  # the policy already retries timeouts
@@ -176,8 +179,8 @@ def test_external_service_with_a_low_daily_failure_rate_is_transient(
 ) -> None:
     retry = {"attempts": 2, "backoff": 0.01}  # the default `on` has external_service
     for _ in range(9):
-        run_step(sqlite_store, flaky, name="sync", retry=retry, **{"with": {"fail": False}})
-    run_id = run_step(sqlite_store, flaky, name="sync", retry=retry, **{"with": {"fail": True}})
+        run_step(sqlite_store, flaky, name="sync", retry=retry, args={"fail": False})
+    run_id = run_step(sqlite_store, flaky, name="sync", retry=retry, args={"fail": True})
     tips = tips_for(sqlite_store, run_id)
     assert titles(tips) == ["A transient outage: retrying is likely enough"]
     assert tips[0].why == "the step failed 2 of 11 attempts in the last day (18%)"
@@ -186,8 +189,8 @@ def test_external_service_with_a_low_daily_failure_rate_is_transient(
 def test_external_service_with_a_high_daily_failure_rate_is_degraded(
     sqlite_store: Any,
 ) -> None:
-    run_step(sqlite_store, flaky, name="sync", **{"with": {"fail": False}})
-    run_id = run_step(sqlite_store, flaky, name="sync", **{"with": {"fail": True}})
+    run_step(sqlite_store, flaky, name="sync", args={"fail": False})
+    run_id = run_step(sqlite_store, flaky, name="sync", args={"fail": True})
     tips = tips_for(sqlite_store, run_id)
     assert tips[0].title.startswith("The service looks degraded")
     assert tips[0].why == "the step failed 1 of 2 attempts in the last day (50%)"
@@ -269,7 +272,7 @@ def test_key_error_names_the_mappings_missing_the_key(sqlite_store: Any) -> None
         return order["customer"]["customer_id"]
 
     run_id = run_step(sqlite_store, lookup, inputs={"order": {"customer": {"name": "Ada"}}},
-                      **{"with": {"order": "${{ inputs.order }}"}})
+                      args={"order": "${{ inputs.order }}"})
     tip = tips_for(sqlite_store, run_id)[0]
     assert tip.category == "data"
     assert tip.title == "Fix the offending input (or make the step accept it)"
@@ -282,7 +285,7 @@ def test_type_error_puts_the_none_value_first(sqlite_store: Any) -> None:
     def add(a: int, b: int | None) -> int:
         return a + b  # type: ignore[operator]
 
-    run_id = run_step(sqlite_store, add, **{"with": {"a": 1, "b": None}})
+    run_id = run_step(sqlite_store, add, args={"a": 1, "b": None})
     tip = tips_for(sqlite_store, run_id)[0]
     listed = tip.why.split(" — suspicious values: ", 1)[1]
     assert listed.startswith("input.b = null")
@@ -292,7 +295,7 @@ def test_index_error_names_the_short_list(sqlite_store: Any) -> None:
     def first(rows: list[int], more: list[int]) -> int:
         return rows[0] + more[0]
 
-    run_id = run_step(sqlite_store, first, **{"with": {"rows": [], "more": [1, 2, 3]}})
+    run_id = run_step(sqlite_store, first, args={"rows": [], "more": [1, 2, 3]})
     tip = tips_for(sqlite_store, run_id)[0]
     assert tip.why.endswith("suspicious values: input.rows = []")
 
@@ -301,14 +304,14 @@ def test_json_and_quoted_values_are_traced_to_the_input(sqlite_store: Any) -> No
     def decode(payload: str, **_: Any) -> Any:
         return json.loads(payload)
 
-    run_id = run_step(sqlite_store, decode, **{"with": {"payload": "{not json", "ok": "{}"}})
+    run_id = run_step(sqlite_store, decode, args={"payload": "{not json", "ok": "{}"})
     tip = tips_for(sqlite_store, run_id)[0]
     assert tip.category == "data"
     assert tip.why.endswith('suspicious values: input.payload = "{not json"')
 
     run_id = run_step(sqlite_store, raising(ValueError("unknown currency 'EURO'")),
                       name="pay", inputs={"currency": "EURO"},
-                      **{"with": {"currency": "${{ inputs.currency }}"}})
+                      args={"currency": "${{ inputs.currency }}"})
     tip = tips_for(sqlite_store, run_id)[0]
     assert tip.category == "validation"
     assert 'input.currency = "EURO"' in tip.why and 'inputs.currency = "EURO"' in tip.why
@@ -316,7 +319,7 @@ def test_json_and_quoted_values_are_traced_to_the_input(sqlite_store: Any) -> No
 
 def test_bad_input_without_a_match_or_without_data(sqlite_store: Any) -> None:
     run_id = run_step(sqlite_store, raising(ValueError("amount must be positive")),
-                      **{"with": {"amount": 5}})
+                      args={"amount": 5})
     tips = tips_for(sqlite_store, run_id)
     assert titles(tips) == ["Check the step's input against what it expects"]
     assert tips[0].why == "ValueError: amount must be positive"
@@ -354,3 +357,17 @@ def test_internal_error_in_library_code_says_so(sqlite_store: Any) -> None:
     tips = tips_for(sqlite_store, run_step(sqlite_store, release))
     assert titles(tips) == ["Read the stack trace: the error came from library code"]
     assert tips[0].why == "RuntimeError: release unlocked lock"
+
+
+def test_proposed_timeouts_are_rounded_up_never_down() -> None:
+    error = ErrorInfo(type="StepTimeoutError", message="timed out", category="timeout")
+
+    def proposed(timeout: float, durations_ms: tuple[float, ...]) -> str | None:
+        week = StepSample(attempts=len(durations_ms), failures=1, durations_ms=durations_ms)
+        facts = FailureFacts(error=error, step_def={"timeout": timeout}, week=week)
+        return suggest(facts)[0].action
+
+    assert proposed(1.7, (1700.0,)) == "timeout: 3"  # 2.55 s up, not to the even 2
+    assert proposed(0.3, (300.0,)) == "timeout: 0.5"  # 0.45 s up to a tenth
+    assert proposed(10, (9000.0, 9900.0)) == "timeout: 15"  # 1.5 x the timeout wins
+    assert proposed(10, (20000.0,)) == "timeout: 30"  # 1.5 x the p99 wins
