@@ -152,3 +152,19 @@ def test_tracing_is_turned_off_after_the_run(memory_store: Any) -> None:
     wf = workflow_from_dict({"name": "m", "steps": [{"id": "a", "uses": "f"}]})
     Engine(memory_store, actions={"f": lambda: 1}, measure_memory=True).run(wf)
     assert not tracemalloc.is_tracing()
+
+
+def test_failed_attempts_keep_cpu_and_peak_memory(memory_store: Any) -> None:
+    def hog() -> None:
+        block = [bytes(1024) for _ in range(20 * 1024)]
+        end = time.thread_time() + 0.05
+        while time.thread_time() < end:
+            pass
+        raise MemoryError(f"gave up after {len(block)} blocks")
+
+    wf = workflow_from_dict({"name": "hog", "steps": [{"id": "a", "uses": "hog"}]})
+    result = Engine(memory_store, actions={"hog": hog}, measure_memory=True).run(wf)
+    assert result.status is RunStatus.FAILED
+    [att] = memory_store.get_steps(result.id)
+    assert att.cpu_time_ms is not None and att.cpu_time_ms >= 45
+    assert att.peak_memory_bytes is not None and att.peak_memory_bytes >= 15 * 2**20

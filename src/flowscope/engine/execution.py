@@ -462,21 +462,29 @@ class RunExecution:
             else:
                 output, cpu_ms, peak_bytes = await self._with_timeout(step, call)
             return _jsonable(output, step.id), cpu_ms, peak_bytes, None
-        if step.executor == "inline" and not self._is_async[step.id]:
-            output, cpu_ms = _timed_call(fn, pending.input)
-        elif self._is_async[step.id]:
-            coro = fn(**pending.input)
-            if step.timeout is None:
-                output = await coro
+        try:
+            if step.executor == "inline" and not self._is_async[step.id]:
+                output, cpu_ms = _timed_call(fn, pending.input)
+            elif self._is_async[step.id]:
+                coro = fn(**pending.input)
+                if step.timeout is None:
+                    output = await coro
+                else:
+                    output = await self._with_timeout(step, coro)
             else:
-                output = await self._with_timeout(step, coro)
-        else:
-            assert self.loop is not None
-            fut = self.loop.run_in_executor(self.engine.threads, _timed_call, fn, pending.input)
-            if step.timeout is None:
-                output, cpu_ms = await fut
-            else:
-                output, cpu_ms = await self._with_timeout(step, fut)
+                assert self.loop is not None
+                fut = self.loop.run_in_executor(self.engine.threads, _timed_call, fn,
+                                                pending.input)
+                if step.timeout is None:
+                    output, cpu_ms = await fut
+                else:
+                    output, cpu_ms = await self._with_timeout(step, fut)
+        except Exception as exc:
+            # A failed attempt keeps its figures too (diagnosis reads them).
+            if measure and tracemalloc.is_tracing():
+                exc.flowscope_peak_bytes = max(  # type: ignore[attr-defined]
+                    0, tracemalloc.get_traced_memory()[1] - base)
+            raise
         peak = None
         if measure and tracemalloc.is_tracing():
             peak = max(0, tracemalloc.get_traced_memory()[1] - base)
@@ -587,6 +595,8 @@ class RunExecution:
             input=pending.input if pending else None, error=info, ready_at=ready_at,
             started_at=started, ended_at=ended, duration_ms=duration,
             queue_wait_ms=(started - ready_at).total_seconds() * 1000.0,
+            cpu_time_ms=getattr(exc, "flowscope_cpu_ms", None),
+            peak_memory_bytes=getattr(exc, "flowscope_peak_bytes", None),
             child_run_id=getattr(exc, "child_run_id", None) or (child.run_id if child else None),
         )
         self.journal.record_step(record, buffered)
@@ -763,7 +773,11 @@ async def _isolated(coro: Any) -> None:
 
 def _timed_call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[Any, float]:
     t0 = time.thread_time()
-    out = fn(**kwargs)
+    try:
+        out = fn(**kwargs)
+    except Exception as exc:
+        exc.flowscope_cpu_ms = (time.thread_time() - t0) * 1000.0  # type: ignore[attr-defined]
+        raise
     return out, (time.thread_time() - t0) * 1000.0
 
 
