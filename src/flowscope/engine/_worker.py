@@ -15,7 +15,6 @@ import json
 import os
 import resource
 import sys
-import traceback
 from typing import Any
 
 
@@ -50,19 +49,13 @@ def _cpu_seconds() -> float:
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:
-    from flowscope.engine.classify import status_code_of
-    from flowscope.engine.failure import is_user_file
+    from flowscope.engine.failure import error_info
 
+    # The parent classifies (with its own rules); the category here is not used.
+    info = error_info(exc, lambda _: "internal").to_dict()
     return {
         "mro": [[c.__module__, c.__qualname__] for c in type(exc).__mro__ if c is not object],
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-        "frames": [
-            {"file": f.filename, "line": f.lineno or 0, "function": f.name,
-             "is_user_code": is_user_file(f.filename)}
-            for f in traceback.extract_tb(exc.__traceback__)
-        ],
-        "status_code": status_code_of(exc),
+        **{key: info[key] for key in ("message", "traceback", "frames", "status_code")},
     }
 
 

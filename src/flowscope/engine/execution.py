@@ -256,12 +256,15 @@ class RunExecution:
                 self.state.set_result(step.id, rec.status, rec.output)
                 if pre.reused_from is not None:
                     self._record_reused(step, rec, pre.reused_from)
+        self._ready.extend((sid, None) for sid in self._count_remaining(done))
+
+    def _count_remaining(self, done: set[str]) -> list[str]:
+        """Count what each step not in ``done`` still waits for; return those waiting for none."""
+        self._remaining = {}
         for step in self.workflow.steps:
-            if step.id in done:
-                continue
-            self._remaining[step.id] = sum(1 for n in step.needs if n not in done)
-            if self._remaining[step.id] == 0:
-                self._ready.append((step.id, None))
+            if step.id not in done:
+                self._remaining[step.id] = sum(1 for n in step.needs if n not in done)
+        return [sid for sid, n in self._remaining.items() if n == 0]
 
     def _record_reused(self, step: Step, rec: StepAttemptRecord, source_run: str) -> None:
         event = self.event(ev.StepReused, step.id, from_run_id=source_run)
@@ -724,12 +727,9 @@ class RunExecution:
                 discard.update(d for d in self.workflow.descendants(sid)
                                if d in self.state.statuses)
         self._rewinding = True
-        try:
-            for sid, task in list(self._waiting.items()):
-                task.cancel()
-                self._remaining.setdefault(sid, 0)
-        finally:
-            self.loop_call(self._end_rewind)
+        for task in list(self._waiting.values()):
+            task.cancel()
+        self.loop_call(self._end_rewind)
         ordered = [s.id for s in self.workflow.steps if s.id in discard]
         for sid in ordered:
             self.state.forget(sid)
@@ -739,15 +739,10 @@ class RunExecution:
                            discarded=tuple(ordered))
         self.journal.append_events([event])
         self._failures = [(s, e) for s, e in self._failures if s not in discard]
-        # Recount what every step still waits for, and queue what is ready again.
-        done = set(self.state.statuses)
+        # Recount what every step still waits for; what is ready runs once the
+        # cancelled tasks have ended (``_end_rewind``).
         self._ready.clear()
-        self._remaining = {}
-        for step in self.workflow.steps:
-            if step.id in done:
-                continue
-            self._remaining[step.id] = sum(1 for n in step.needs if n not in done)
-        self._pending_restart = [s for s, n in self._remaining.items() if n == 0]
+        self._pending_restart = self._count_remaining(set(self.state.statuses))
         return ordered
 
     def loop_call(self, fn: Callable[[], None]) -> None:
