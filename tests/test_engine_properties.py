@@ -136,14 +136,14 @@ class RunStatusMachine(RuleBasedStateMachine):
     @rule()
     def pause(self) -> None:
         before = self.model
-        self.execution.mark_paused("pause")
+        self.execution.pause("pause")
         if before is RunStatus.RUNNING:
             self.model = RunStatus.PAUSED
 
     @rule()
     def unpause(self) -> None:
         before = self.model
-        self.execution.mark_running()
+        self.execution.resume()
         if before is RunStatus.PAUSED:
             self.model = RunStatus.RUNNING
 

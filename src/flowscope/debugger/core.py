@@ -156,9 +156,9 @@ class Debugger(EngineHooks):
                     tree.call(tree.open_gate)
 
     def _root_of(self, run_id: str) -> str:
-        live = self.engine.live.get(run_id)
+        live = self.engine.control(run_id)
         if live is not None:
-            return live.root.run_id
+            return live.root_run_id
         record = self.engine.store.get_run(run_id)
         return record.root_run_id or record.id
 

@@ -44,7 +44,7 @@ from flowscope.expressions import compile_expression, interpolate_braces
 from flowscope.store._codec import NotPlainJSON, copy_json_fast
 
 if TYPE_CHECKING:
-    from flowscope.engine.execution import RunExecution
+    from flowscope.engine.hooks import RunControl
     from flowscope.engine.runner import Engine, RunResult
 
 log = logging.getLogger("flowscope.debugger")
@@ -375,7 +375,7 @@ class Session:
 
     def _fire(self, bp: Breakpoint, outcome: Outcome, pending: PendingStep,
               scope: Mapping[str, Any]) -> Breakpoint | None:
-        execution = self._engine.live.get(pending.run_id)
+        execution = self._engine.control(pending.run_id)
         if bp.last_error is not None:
             if execution is not None:
                 execution.emit(ev.Log, pending.step.id, source="debugger",
@@ -408,9 +408,9 @@ class Session:
         tree.pending = pending
         tree.mode, tree.pause_reason = StepMode.CONTINUE, StopReason.PAUSE
         for frame in reversed(pending.frames):
-            execution = self._engine.live.get(frame.run_id)
+            execution = self._engine.control(frame.run_id)
             if execution is not None and execution.status is RunStatus.RUNNING:
-                execution.mark_paused(reason.value)
+                execution.pause(reason.value)
                 tree.paused.append(execution)
         self._flush(tree)
         self._notify(stop)
@@ -512,7 +512,7 @@ class Session:
             if tree.failed is not None:
                 raise DebuggerError("cannot restore at an exception stop",
                                     hint="retry or continue first, then restore at a step stop")
-            execution = self._engine.live.get(snap.run_id or "")
+            execution = self._engine.control(snap.run_id or "")
             if execution is None:
                 raise DebuggerError(f"run {snap.run_id} is not live",
                                     hint="restore works on a stopped live run; fork past runs")
@@ -633,7 +633,7 @@ class Session:
             else:
                 old = assign(target, ".".join(parts[1:]), new)
             old = None if old is MISSING else old
-            execution = self._engine.live.get(pending.run_id)
+            execution = self._engine.control(pending.run_id)
             if execution is not None:
                 execution.emit(ev.VariableEdited, pending.step.id, path=path, old=old,
                                new=copy.deepcopy(new), user=user)
@@ -662,9 +662,9 @@ class Session:
 
         return list(build_trace(self._engine.store, run_id, step_id))
 
-    def live_execution(self, run_id: str) -> RunExecution | None:
+    def live_execution(self, run_id: str) -> RunControl | None:
         """The live execution of a run, if it is executing in the engine."""
-        return self._engine.live.get(run_id)
+        return self._engine.control(run_id)
 
 
 _SCOPES = frozenset({"inputs", "steps", "vars", "input", "run"})

@@ -19,7 +19,7 @@ from flowscope.engine.hooks import FailedStep, FailureAction, Frame, PendingStep
 from flowscope.errors import DebuggerError
 
 if TYPE_CHECKING:
-    from flowscope.engine.execution import RunExecution
+    from flowscope.engine.hooks import RunControl
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class RunTree:
     """The reason a PAUSE-mode stop reports (``step`` after a restore)."""
     ref_frames: tuple[Frame, ...] = ()
     entered: bool = False
-    paused: list[RunExecution] = field(default_factory=list)
+    paused: list[RunControl] = field(default_factory=list)
     gate: asyncio.Event | None = None
     history: list[Snapshot] = field(default_factory=list)
     """Snapshots not yet written to the store."""
@@ -77,7 +77,7 @@ class RunTree:
     def open_gate(self) -> None:
         """Let the tree go on; mark the runs marked paused as running again."""
         for execution in self.paused:
-            execution.mark_running()
+            execution.resume()
         self.paused = []
         self.stop = None
         self.pending = None

@@ -14,7 +14,7 @@ import random
 import time
 import tracemalloc
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -174,7 +174,17 @@ class RunExecution:
         self.status = check_transition(self.status, new, run_id=self.run_id)
         self.journal.update_run(self.run_id, status=new, **kwargs)
 
-    def mark_paused(self, reason: str) -> None:
+    @property
+    def root_run_id(self) -> str:
+        """The id of the root run of this run's tree."""
+        return self.root.run_id
+
+    @property
+    def statuses(self) -> Mapping[str, StepStatus]:
+        """Step id -> the final status of each finished step."""
+        return self.state.statuses
+
+    def pause(self, reason: str) -> None:
         """Record that the run stopped (the debugger calls this; steps wait in its hook).
 
         Only a running run can stop; for any other status this does nothing.
@@ -185,7 +195,7 @@ class RunExecution:
         self._set_status(RunStatus.PAUSED, events=[event])
         self.pause_clock.pause()
 
-    def mark_running(self) -> None:
+    def resume(self) -> None:
         """Record that a stopped run goes on."""
         if self.status is not RunStatus.PAUSED:
             return
@@ -709,10 +719,13 @@ class RunExecution:
         for task in list(self._tasks):
             task.cancel()
 
-    def rewind(self, forget: set[str], vars: Mapping[str, Any]) -> list[str]:
+    def rewind(self, forget: Collection[str], vars: Mapping[str, Any], *,
+               keep: Collection[str] = ()) -> list[str]:
         """Set aside the results of ``forget`` and the steps after them; run them again.
 
-        Only a stopped run can be rewound: no step of it may be executing.
+        Steps in ``keep`` keep their recorded results even when they come after a step
+        that is set aside (external effects that must not repeat). Only a stopped run can
+        be rewound: no step of it may be executing.
         """
         if self._executing:
             raise RunStateError(
@@ -726,6 +739,7 @@ class RunExecution:
                 discard.add(sid)
                 discard.update(d for d in self.workflow.descendants(sid)
                                if d in self.state.statuses)
+        discard.difference_update(keep)
         self._rewinding = True
         for task in list(self._waiting.values()):
             task.cancel()
@@ -749,6 +763,11 @@ class RunExecution:
         """Run ``fn`` on the run's loop once the current callbacks are done."""
         assert self.loop is not None
         self.loop.call_soon(fn)
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the run's loop thread (safe from any thread)."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(fn)
 
     def _end_rewind(self) -> None:
         self._rewinding = False

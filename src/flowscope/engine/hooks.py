@@ -9,16 +9,17 @@ isolated: it never breaks a run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flowscope.engine.events import Event
 from flowscope.engine.records import ErrorInfo, StepAttemptRecord
 
 if TYPE_CHECKING:
     from flowscope.engine.state import RunState
+    from flowscope.engine.status import RunStatus, StepStatus
     from flowscope.model.workflow import Step, Workflow
 
 
@@ -64,6 +65,80 @@ class PendingStep:
     def depth(self) -> int:
         """1 for a step of the root run, 2 inside a sub-workflow, and so on."""
         return len(self.parent_frames) + 1
+
+
+@runtime_checkable
+class RunControl(Protocol):
+    """How code outside the engine drives one live run (the debugger, the front ends).
+
+    Every method must be called on the run's event loop thread (``call_soon`` gets
+    there from any thread). Nothing outside the engine touches a run any other way.
+    """
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        ...
+
+    @property
+    def root_run_id(self) -> str:
+        """The id of the root run of this run's tree (itself for a root run)."""
+        ...
+
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow the run executes."""
+        ...
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's current status."""
+        ...
+
+    @property
+    def state(self) -> RunState:
+        """The run's live state; read it, edit it only through ``rewind``/hooks."""
+        ...
+
+    @property
+    def statuses(self) -> Mapping[str, StepStatus]:
+        """Step id -> the final status of each step that has finished."""
+        ...
+
+    @property
+    def executing(self) -> frozenset[str]:
+        """Ids of the steps whose code is running right now."""
+        ...
+
+    @property
+    def waiting(self) -> frozenset[str]:
+        """Ids of the steps held in a ``before_step`` hook (stopped before they start)."""
+        ...
+
+    def pause(self, reason: str) -> None:
+        """Record that the run stopped (its steps wait in a ``before_step`` hook)."""
+        ...
+
+    def resume(self) -> None:
+        """Record that a stopped run goes on."""
+        ...
+
+    def cancel(self) -> None:
+        """Cancel the run: no new step starts; running async steps are cancelled."""
+        ...
+
+    def rewind(self, forget: Collection[str], vars: Mapping[str, Any], *,
+               keep: Collection[str] = ()) -> list[str]:
+        """Set aside ``forget`` and the steps after them (except ``keep``); run them again."""
+        ...
+
+    def emit(self, cls: type[Event], step_id: str | None = None, **fields: Any) -> Event:
+        """Commit an event that belongs to no step result (logs, edits)."""
+        ...
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the run's loop thread (safe from any thread)."""
+        ...
 
 
 class FailureAction(StrEnum):

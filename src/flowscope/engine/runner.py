@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from flowscope.engine.actions import resolve_action
 from flowscope.engine.classify import DEFAULT_CLASSIFIER
 from flowscope.engine.execution import Preloaded, RunExecution, utcnow
-from flowscope.engine.hooks import EngineHooks, HookSet, PendingStep
+from flowscope.engine.hooks import EngineHooks, HookSet, PendingStep, RunControl
 from flowscope.engine.journal import Journal
 from flowscope.engine.process import importable_path
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
@@ -304,6 +304,10 @@ class Engine:
         self.store.create_run(record)
         return RunExecution(self, wf, record, actions=actions, parent=parent,
                             frames=pending.frames, max_concurrency=parent.max_concurrency)
+
+    def control(self, run_id: str) -> RunControl | None:
+        """The control of a run executing in this engine (``None`` if it is not live here)."""
+        return self.live.get(run_id)
 
     # -- resume, cancel ---------------------------------------------------------------------------
 
