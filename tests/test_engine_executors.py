@@ -108,9 +108,16 @@ def test_process_executor_needs_an_importable_function(memory_store: Any) -> Non
         {"id": "a", "uses": "local", "executor": "process"}]})
     with pytest.raises(ActionNotFoundError, match="cannot import it"):
         Engine(memory_store, actions={"local": lambda: 1}).run(wf)
+    # Executors can be registered, so an unknown name is refused by the engine that
+    # would run the step (before anything is recorded), naming the ones it has.
+    unknown = workflow_from_dict({"name": "p", "steps": [
+        {"id": "a", "uses": "local", "executor": "gpu"}]})
+    with pytest.raises(DefinitionError, match=r"executor 'gpu'.*inline, process, thread"):
+        Engine(memory_store, actions={"local": lambda: 1}).run(unknown)
+    assert memory_store.list_runs() == []
     with pytest.raises(DefinitionError, match="executor"):
         workflow_from_dict({"name": "p", "steps": [
-            {"id": "a", "uses": "x:y", "executor": "gpu"}]})
+            {"id": "a", "uses": "x:y", "executor": "Not A Name"}]})
 
 
 def test_inline_and_thread_steps_measure_cpu(memory_store: Any) -> None:

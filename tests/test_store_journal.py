@@ -18,11 +18,13 @@ from flowscope.engine.events import (
     RunCompleted,
     RunContinued,
     RunFailed,
+    RunInterrupted,
     RunPaused,
     RunResumed,
     RunRewound,
     RunStarted,
     StepCompleted,
+    StepEffectUncertain,
     StepFailed,
     StepReady,
     StepRetrying,
@@ -102,7 +104,7 @@ def all_events(run_id: str) -> list[Event]:
         RunPaused(**base(3), reason="breakpoint"),
         RunContinued(**base(4)),
         StepReady(**base(5), via="s0"),
-        StepStarted(**base(6), attempt=2, input={"a": [1, 2]}),
+        StepStarted(**base(6), attempt=2),
         StepCompleted(**base(7), attempt=2, duration_ms=5.5),
         StepFailed(**base(8), attempt=1, error_type="KeyError", message="'x'",
                    category="data", will_retry=True, duration_ms=1.0),
@@ -117,6 +119,8 @@ def all_events(run_id: str) -> list[Event]:
         RunFailed(**base(17, None), error_type="E", message="m", category="internal",
                   failed_step="s1", duration_ms=1.0),
         RunCancelled(**base(18, None), duration_ms=2.0),
+        RunInterrupted(**base(19, None), reason="sigterm"),
+        StepEffectUncertain(**base(20), attempt=1, idempotency_key="k-1", action="rerun"),
     ]
 
 
@@ -174,7 +178,7 @@ def test_every_event_type_round_trips(journal: Journal) -> None:
 def test_record_step_commits_events_and_vars_together(journal: Journal) -> None:
     journal.create_run(make_run(vars={"n": 0}))
     events = [
-        StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a", input={"x": 1}),
+        StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a"),
         StepCompleted(run_id="run-0001", seq=2, ts=at(2), step_id="a"),
     ]
     attempt = StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
@@ -433,7 +437,8 @@ def test_stored_values_cannot_be_changed_by_callers(journal: Journal) -> None:
     journal.record_step(
         StepAttemptRecord(run_id="run-0001", step_id="a", attempt=1,
                           status=StepStatus.COMPLETED, input=step_input, output=output),
-        [StepStarted(run_id="run-0001", seq=1, ts=at(1), step_id="a", input=step_input)],
+        # The attempt row holds the resolved input; the event's JSON field is ``values``.
+        [VarsSet(run_id="run-0001", seq=1, ts=at(1), step_id="a", values=step_input)],
     )
     inputs["items"].append(3)
     output["rows"].append(2)
@@ -441,13 +446,13 @@ def test_stored_values_cannot_be_changed_by_callers(journal: Journal) -> None:
     journal.get_run("run-0001").inputs["items"].append(4)
     journal.get_steps("run-0001")[0].output["rows"].append(5)
     got_event = journal.get_events("run-0001")[0]
-    assert isinstance(got_event, StepStarted)
-    got_event.input["q"] = "mutated"  # type: ignore[index]
+    assert isinstance(got_event, VarsSet)
+    got_event.values["q"] = "mutated"  # type: ignore[index]
     assert journal.get_run("run-0001").inputs == {"items": [1, 2]}
     step = journal.get_steps("run-0001")[0]
     assert step.output == {"rows": [1]} and step.input == {"q": "x"}
     again = journal.get_events("run-0001")[0]
-    assert isinstance(again, StepStarted) and again.input == {"q": "x"}
+    assert isinstance(again, VarsSet) and again.values == {"q": "x"}
 
 
 def test_json_values_follow_json_rules(journal: Journal) -> None:

@@ -161,3 +161,43 @@ class AccessDeniedError(DebuggerError):
 
 class AnalyticsError(FlowscopeError):
     """An analytics query or tracking call has bad arguments."""
+
+
+class StepCancelledError(FlowscopeError):
+    """Raised by ``current_step().check()`` when the attempt was given up."""
+
+    def __init__(self, step_id: str) -> None:
+        self.step_id = step_id
+        super().__init__(
+            f"step {step_id!r} was given up (it timed out or its run was cancelled)",
+            hint="stop working and return; the engine no longer waits for this call",
+        )
+
+
+class RunOwnedError(RunStateError):
+    """A run is executed by another owner whose lease is live."""
+
+    def __init__(self, run_id: str, owner: str, *, since: str, expires_in: float) -> None:
+        self.run_id = run_id
+        self.owner = owner
+        self.since = since
+        self.expires_in = expires_in
+        super().__init__(
+            f"run {run_id} is being executed by {owner} (since {since}; its lease is renewed "
+            f"while it lives and expires in {expires_in:.0f}s if the owner dies)",
+            hint=f"wait for it, or cancel it with `flowscope cancel {run_id}`; to take it "
+            "over anyway (the owner is then stopped), resume with --force",
+        )
+
+
+class LeaseLostError(RunStateError):
+    """This process no longer owns a run: another owner took it over."""
+
+    def __init__(self, run_id: str, *, epoch: int) -> None:
+        self.run_id = run_id
+        self.epoch = epoch
+        super().__init__(
+            f"run {run_id} was taken over by another owner; this process stopped it "
+            f"(its lease epoch {epoch} is stale) and wrote nothing more",
+            hint=f"look at the run with `flowscope show {run_id}`",
+        )

@@ -36,6 +36,8 @@ class EventKind(StrEnum):
     LOG = "log"
     VARIABLE_EDITED = "variable_edited"
     RUN_REWOUND = "run_rewound"
+    RUN_INTERRUPTED = "run_interrupted"
+    STEP_EFFECT_UNCERTAIN = "step_effect_uncertain"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +76,8 @@ class RunStarted(Event):
     inputs: Mapping[str, Any] = field(default_factory=dict)
     parent_run_id: str | None = None
     parent_step_id: str | None = None
+    vars: Mapping[str, Any] | None = None
+    """The variables the run starts with, when it starts with some (a fork)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +146,6 @@ class StepStarted(Event):
 
     kind: ClassVar[EventKind] = EventKind.STEP_STARTED
     attempt: int = 1
-    input: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +231,29 @@ class RunRewound(Event):
     kind: ClassVar[EventKind] = EventKind.RUN_REWOUND
     to_step: str | None = None
     discarded: tuple[str, ...] = ()
+    vars: Mapping[str, Any] | None = None
+    """The run variables after the rewind (``None`` in journals written before 0.2)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunInterrupted(Event):
+    """The run's owner stopped executing it (Ctrl-C, SIGTERM); it can be resumed."""
+
+    kind: ClassVar[EventKind] = EventKind.RUN_INTERRUPTED
+    reason: str = "interrupt"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepEffectUncertain(Event):
+    """An external step's attempt started but never committed: its effect may have happened.
+
+    Recorded on resume; ``action`` says what the step's ``on_crash`` policy did about it.
+    """
+
+    kind: ClassVar[EventKind] = EventKind.STEP_EFFECT_UNCERTAIN
+    attempt: int = 1
+    idempotency_key: str = ""
+    action: str = "rerun"
 
 
 EVENT_TYPES: dict[EventKind, type[Event]] = {
@@ -235,7 +261,8 @@ EVENT_TYPES: dict[EventKind, type[Event]] = {
     for cls in (
         RunStarted, RunResumed, RunPaused, RunContinued, RunCompleted, RunFailed,
         RunCancelled, StepReady, StepStarted, StepCompleted, StepFailed, StepRetrying,
-        StepSkipped, StepReused, VarsSet, Log, VariableEdited, RunRewound,
+        StepSkipped, StepReused, VarsSet, Log, VariableEdited, RunRewound, RunInterrupted,
+        StepEffectUncertain,
     )
 }
 

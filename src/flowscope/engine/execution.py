@@ -1,51 +1,53 @@
-"""One run in flight: scheduling its DAG, running steps, committing results.
+"""One run in flight: scheduling its DAG, committing its events, controlling it.
 
 Scheduling is driven by step completions rather than by a central loop: when a step's
 result is committed, the steps it unblocks are started, and the task that ran the step
 carries on with one of them. A linear chain therefore runs in a single task with no
 scheduler round trip per step, which keeps per-step overhead low.
+
+Every write goes through :meth:`RunExecution.commit`: drafts get their seqs there, are
+written with the run's fence (its root's lease epoch), and only then reach observers.
+Code outside the engine drives a run through the :class:`~flowscope.engine.hooks.RunControl`
+methods here (``pause``, ``resume``, ``cancel``, ``interrupt``, ``rewind``, ``emit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-import tracemalloc
 from collections import deque
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowscope.engine import events as ev
+from flowscope.engine import memory
 from flowscope.engine.actions import is_async_callable
+from flowscope.engine.attempts import Draft, StepRunner, jsonable, utcnow
+from flowscope.engine.context import idempotency_key
+from flowscope.engine.executors import Executor
 from flowscope.engine.failure import ChildRunFailedError, error_info
-from flowscope.engine.hooks import FailedStep, FailureAction, Frame, PendingStep
-from flowscope.engine.process import importable_path, run_in_process
+from flowscope.engine.hooks import Frame, PendingStep
+from flowscope.engine.leases import Fence, Lease
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.state import RunState
 from flowscope.engine.status import RunStatus, StepStatus, check_transition
 from flowscope.errors import (
     ExpressionError,
+    LeaseLostError,
     OutputNotSerializableError,
     RunStateError,
     StepTimeoutError,
 )
-from flowscope.model.workflow import NEVER_RETRIED, Step, Workflow
+from flowscope.model.workflow import Step, Workflow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from flowscope.engine.runner import Engine, RunResult
 
 log = logging.getLogger("flowscope.engine")
 
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+__all__ = ["Preloaded", "RunExecution", "utcnow"]
 
 
 @dataclass(slots=True)
@@ -60,6 +62,10 @@ class Preloaded:
     """The highest event seq already stored for the run."""
     reused_from: str | None = None
     """For a fork: the run the results come from (recorded as ``StepReused``)."""
+    vars: dict[str, Any] | None = None
+    """The run's variables, folded from its journal (resume)."""
+    uncertain: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """External step id -> (attempt, action): an attempt that started and never committed."""
 
 
 class _PauseClock:
@@ -90,7 +96,7 @@ class _PauseClock:
         return self.total
 
 
-class RunExecution:
+class RunExecution(StepRunner):
     """The live side of one run (the journal holds the durable side)."""
 
     def __init__(
@@ -104,9 +110,11 @@ class RunExecution:
         frames: tuple[Frame, ...] = (),
         preloaded: Preloaded | None = None,
         max_concurrency: int = 8,
+        lease: Lease | None = None,
     ) -> None:
         self.engine = engine
         self.journal = engine.store
+        self.hooks = engine.hooks
         self.workflow = workflow
         self.record = record
         self.run_id = record.id
@@ -119,12 +127,13 @@ class RunExecution:
         self._is_async = {sid: is_async_callable(fn) for sid, fn in actions.items()}
         self.preloaded = preloaded
         self.max_concurrency = max(1, max_concurrency)
+        start_vars = preloaded.vars if preloaded and preloaded.vars is not None else record.vars
         self.state = RunState(
             inputs=record.inputs,
             run={"id": record.id, "workflow": workflow.name, "version": workflow.version,
                  "user": record.user, "tags": dict(record.tags),
                  "parent_run_id": record.parent_run_id},
-            vars=record.vars,
+            vars=start_vars,
         )
         self.children: dict[str, RunExecution] = {}
         self.pause_clock: _PauseClock = parent.pause_clock if parent else _PauseClock()
@@ -135,44 +144,24 @@ class RunExecution:
         self._ready: deque[tuple[str, str | None]] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._task_step: dict[asyncio.Task[None], str] = {}
         self._waiting: dict[str, asyncio.Task[None]] = {}
         self._executing: set[str] = set()
+        self._uncancellable: set[str] = set()
         self._failures: list[tuple[str, ErrorInfo]] = []
         self._cancelled = False
+        self._interrupted: str | None = None
         self._rewinding = False
         self._internal: BaseException | None = None
+        self._lost: LeaseLostError | None = None
+        self._lease = lease
         self._done: asyncio.Future[None] | None = None
         self._pending_restart: list[str] = []
         self._started_any = False
         self._started_mono = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
 
-    # -- events ---------------------------------------------------------------------------
-
-    def event(self, cls: type[ev.Event], step_id: str | None = None, *,
-              ts: datetime | None = None, **fields: Any) -> ev.Event:
-        """Make the run's next event and show it to observers (the caller stores it)."""
-        self._seq += 1
-        event = cls(run_id=self.run_id, seq=self._seq, ts=ts or utcnow(), step_id=step_id,
-                    **fields)
-        for hook in self.engine.hooks.observers:
-            try:
-                hook.on_event(event)
-            except Exception:  # an observer never breaks a run
-                log.exception("event observer %r failed on %s", hook, event.kind)
-        return event
-
-    def emit(self, cls: type[ev.Event], step_id: str | None = None, **fields: Any) -> ev.Event:
-        """Make an event that belongs to no step result and store it now."""
-        event = self.event(cls, step_id, **fields)
-        self.journal.append_events([event])
-        return event
-
-    # -- status -----------------------------------------------------------------------------
-
-    def _set_status(self, new: RunStatus, **kwargs: Any) -> None:
-        self.status = check_transition(self.status, new, run_id=self.run_id)
-        self.journal.update_run(self.run_id, status=new, **kwargs)
+    # -- RunControl: what others read --------------------------------------------------------
 
     @property
     def root_run_id(self) -> str:
@@ -184,25 +173,6 @@ class RunExecution:
         """Step id -> the final status of each finished step."""
         return self.state.statuses
 
-    def pause(self, reason: str) -> None:
-        """Record that the run stopped (the debugger calls this; steps wait in its hook).
-
-        Only a running run can stop; for any other status this does nothing.
-        """
-        if self.status is not RunStatus.RUNNING:
-            return
-        event = self.event(ev.RunPaused, reason=reason)
-        self._set_status(RunStatus.PAUSED, events=[event])
-        self.pause_clock.pause()
-
-    def resume(self) -> None:
-        """Record that a stopped run goes on."""
-        if self.status is not RunStatus.PAUSED:
-            return
-        event = self.event(ev.RunContinued)
-        self._set_status(RunStatus.RUNNING, events=[event])
-        self.pause_clock.unpause()
-
     @property
     def executing(self) -> frozenset[str]:
         """Ids of the steps whose code is running right now."""
@@ -213,14 +183,117 @@ class RunExecution:
         """Ids of the steps held in a ``before_step`` hook (stopped before they start)."""
         return frozenset(self._waiting)
 
+    @property
+    def fence(self) -> Fence | None:
+        """What this run's writes carry: its root's lease epoch."""
+        lease = self.root._lease
+        return lease.fence if lease is not None else None
+
+    @property
+    def _stopping(self) -> bool:
+        return self._cancelled or self._internal is not None or self._interrupted is not None \
+            or self.root._lost is not None
+
+    # -- events ---------------------------------------------------------------------------
+
+    def commit(self, drafts: list[Draft], write: Callable[[list[ev.Event]], None]) -> None:
+        """Number the drafts, write them with ``write``, then show them to observers.
+
+        Numbering and writing happen in one call on the loop thread, so seqs are gap-free
+        and stored in order; nothing reaches an observer unless its write succeeded.
+        """
+        seq = self._seq
+        events: list[ev.Event] = []
+        for cls, step_id, ts, fields in drafts:
+            seq += 1
+            events.append(cls(run_id=self.run_id, seq=seq, ts=ts, step_id=step_id, **fields))
+        try:
+            write(events)
+        except LeaseLostError as exc:
+            self.root.lose(exc)
+            raise
+        self._seq = seq
+        observers = self.hooks.observers
+        if observers:
+            for event in events:
+                for hook in observers:
+                    try:
+                        hook.on_event(event)
+                    except Exception:  # an observer never breaks a run
+                        log.exception("event observer %r failed on %s", hook, event.kind)
+
+    def emit(self, cls: type[ev.Event], step_id: str | None = None, **fields: Any) -> ev.Event:
+        """Commit an event that belongs to no step result (logs, edits); return it."""
+        out: list[ev.Event] = []
+        run_vars = None
+        if cls is ev.VariableEdited and str(fields.get("path", "")).startswith("vars"):
+            run_vars = (self.run_id, dict(self.state.vars))
+
+        def write(events: list[ev.Event]) -> None:
+            self.journal.append_events(events, fence=self.fence, run_vars=run_vars)
+            out.extend(events)
+
+        self.commit([self.draft(cls, step_id, **fields)], write)
+        return out[0]
+
+    def classify(self, exc: BaseException) -> str:
+        """The error category of ``exc``."""
+        return self.engine.classify(exc)
+
+    def measure_memory(self) -> bool:
+        """Whether attempts measure their peak memory."""
+        return self.engine.measure_memory
+
+    def executor_for(self, step: Step) -> Executor:
+        """The executor that runs ``step``."""
+        return self.engine.executor(step.executor or "thread")
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _set_status(self, new: RunStatus, drafts: list[Draft] | None = None,
+                    **kwargs: Any) -> None:
+        check_transition(self.status, new, run_id=self.run_id)
+        self.commit(drafts or [], lambda events: self.journal.update_run(
+            self.run_id, status=new, events=events, fence=self.fence, **kwargs))
+        self.status = new
+
+    def pause(self, reason: str) -> None:
+        """Record that the run stopped (the debugger calls this; steps wait in its hook).
+
+        Only a running run can stop; for any other status this does nothing.
+        """
+        if self.status is not RunStatus.RUNNING:
+            return
+        self._set_status(RunStatus.PAUSED, [self.draft(ev.RunPaused, reason=reason)])
+        self.pause_clock.pause()
+
+    def resume(self) -> None:
+        """Record that a stopped run goes on."""
+        if self.status is not RunStatus.PAUSED:
+            return
+        self._set_status(RunStatus.RUNNING, [self.draft(ev.RunContinued)])
+        self.pause_clock.unpause()
+
     # -- the run ----------------------------------------------------------------------------
 
     async def execute(self) -> RunResult:
-        """Run to the end (or until cancelled) and return the result."""
+        """Run to the end (or until cancelled, interrupted or taken over); return the result.
+
+        Raises:
+            LeaseLostError: another owner took the run over; nothing more was written.
+        """
         self.loop = asyncio.get_running_loop()
+        if self.parent is None and self._lease is None:
+            self._lease = self.journal.acquire_lease(self.run_id, self.engine.owner,
+                                                     ttl=self.engine.lease_ttl)
         self._done = self.loop.create_future()
         self._started_mono = time.monotonic()
         self.engine.live[self.run_id] = self
+        measuring = self.parent is None and self.engine.measure_memory
+        if measuring:
+            memory.acquire()
+        if self.parent is None and self._lease is not None:
+            self.engine.keep_lease(self._lease, self)
         try:
             self._begin()
             self._start_ready()
@@ -230,32 +303,38 @@ class RunExecution:
                 self._cancel_tasks()
                 if self._tasks:
                     await asyncio.gather(*self._tasks, return_exceptions=True)
-                self._cancelled = True
+                if self._interrupted is None:
+                    self._cancelled = True
                 self._finish()
                 raise
             return self._finish()
         finally:
             self.engine.live.pop(self.run_id, None)
-            if self.engine.started_tracing and not self.engine.live:
-                # Tracing slows every allocation: stop it once no run of ours measures.
-                tracemalloc.stop()
-                self.engine.started_tracing = False
+            if self.parent is None and self._lease is not None:
+                self.engine.drop_lease(self._lease, release=self._lost is None
+                                       and self.status is not RunStatus.RUNNING
+                                       and self.status is not RunStatus.PAUSED)
+            if measuring:
+                memory.release()
 
     def _begin(self) -> None:
         pre = self.preloaded
         if pre is None or pre.reused_from is not None:
-            started = self.event(
-                ev.RunStarted, workflow=self.workflow.name, version=self.workflow.version,
+            fields: dict[str, Any] = dict(
+                workflow=self.workflow.name, version=self.workflow.version,
                 inputs=dict(self.state.inputs), parent_run_id=self.record.parent_run_id,
                 parent_step_id=self.record.parent_step_id,
             )
-            self._set_status(RunStatus.RUNNING, started_at=started.ts, events=[started])
+            if self.state.vars:
+                fields["vars"] = dict(self.state.vars)
+            started = self.draft(ev.RunStarted, **fields)
+            self._set_status(RunStatus.RUNNING, [started], started_at=started[2])
         else:
-            resumed = self.event(ev.RunResumed, completed_steps=len(pre.results))
+            resumed = self.draft(ev.RunResumed, completed_steps=len(pre.results))
             if self.status is RunStatus.RUNNING:
-                self.journal.append_events([resumed])
+                self.commit([resumed], self._append)
             else:
-                self._set_status(RunStatus.RUNNING, events=[resumed])
+                self._set_status(RunStatus.RUNNING, [resumed])
         done: set[str] = set()
         if pre is not None:
             for step in self.workflow.steps:
@@ -266,6 +345,11 @@ class RunExecution:
                 self.state.set_result(step.id, rec.status, rec.output)
                 if pre.reused_from is not None:
                     self._record_reused(step, rec, pre.reused_from)
+            for sid, (attempt, action) in pre.uncertain.items():
+                self._record_uncertain(self._by_id[sid], attempt,
+                                       idempotency_key(self.run_id, sid, attempt), action)
+                if action == "fail":
+                    done.add(sid)
         self._ready.extend((sid, None) for sid in self._count_remaining(done))
 
     def _count_remaining(self, done: set[str]) -> list[str]:
@@ -277,18 +361,16 @@ class RunExecution:
         return [sid for sid, n in self._remaining.items() if n == 0]
 
     def _record_reused(self, step: Step, rec: StepAttemptRecord, source_run: str) -> None:
-        event = self.event(ev.StepReused, step.id, from_run_id=source_run)
         now = utcnow()
-        self.journal.record_step(
-            StepAttemptRecord(
-                run_id=self.run_id, step_id=step.id, attempt=rec.attempt, status=rec.status,
-                input=rec.input, output=rec.output, ready_at=now, started_at=now,
-                ended_at=now, duration_ms=0.0, queue_wait_ms=0.0,
-                reused_from_run_id=source_run, skip_reason=rec.skip_reason,
-                cause_step_id=rec.cause_step_id, child_run_id=rec.child_run_id,
-            ),
-            [event],
+        record = StepAttemptRecord(
+            run_id=self.run_id, step_id=step.id, attempt=rec.attempt, status=rec.status,
+            input=rec.input, output=rec.output, ready_at=now, started_at=now,
+            ended_at=now, duration_ms=0.0, queue_wait_ms=0.0,
+            reused_from_run_id=source_run, skip_reason=rec.skip_reason,
+            cause_step_id=rec.cause_step_id, child_run_id=rec.child_run_id,
         )
+        self.commit([self.draft(ev.StepReused, step.id, from_run_id=source_run)],
+                    lambda events: self.journal.record_step(record, events, fence=self.fence))
 
     def _start_ready(self) -> None:
         while self._ready and self._running < self.max_concurrency and not self._stopping:
@@ -298,16 +380,16 @@ class RunExecution:
         if self._running == 0 and (not self._ready or self._stopping) and not self._rewinding:
             self._resolve_done()
 
-    @property
-    def _stopping(self) -> bool:
-        return self._cancelled or self._internal is not None
-
     def _spawn(self, step_id: str, via: str | None) -> None:
         assert self.loop is not None
         self._running += 1
         task = self.loop.create_task(self._step_task(step_id, via), name=f"step:{step_id}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._task_step.pop(task, None)
 
     def _resolve_done(self) -> None:
         if self._done is not None and not self._done.done():
@@ -315,13 +397,18 @@ class RunExecution:
 
     async def _step_task(self, step_id: str, via: str | None) -> None:
         current: tuple[str, str | None] | None = (step_id, via)
+        task = asyncio.current_task()
         try:
             while current is not None and not self._stopping:
                 sid, svia = current
+                if task is not None:
+                    self._task_step[task] = sid
                 await self._run_step(self._by_id[sid], svia)
                 current = self._advance(sid)
         except asyncio.CancelledError:
-            pass  # cancellation or rewind: the step recorded what it had to
+            pass  # cancellation, interrupt or rewind: the step recorded what it had to
+        except LeaseLostError:
+            pass  # another owner has the run: write nothing more
         except BaseException as exc:  # an engine fault must end the run, not hang it
             log.exception("internal error in run %s", self.run_id)
             self._internal = exc
@@ -346,174 +433,12 @@ class RunExecution:
             self._start_ready()
         return nxt
 
-    # -- one step ---------------------------------------------------------------------------
-
-    async def _run_step(self, step: Step, via: str | None) -> None:
-        sid = step.id
-        del self._remaining[sid]
-        ready_at = utcnow()
-        buffered: list[ev.Event] = [self.event(ev.StepReady, sid, ts=ready_at, via=via)]
-        for need in step.needs:
-            if self.state.statuses.get(need) is not StepStatus.COMPLETED:
-                self._record_skip(step, ready_at, buffered, "upstream", need)
-                return
-        if step.condition is not None:
-            try:
-                go = bool(step.condition.evaluate(self.state.scope))
-            except ExpressionError as exc:
-                self._record_failure(step, 1, None, ready_at, ready_at, buffered, exc)
-                return
-            if not go:
-                self._record_skip(step, ready_at, buffered, "condition", None)
-                return
-        attempt = self.preloaded.next_attempt.get(sid, 1) if self.preloaded else 1
-        first_attempt = attempt
-        kept_input: dict[str, Any] | None = None  # a hook asked to retry with edited input
-        while True:
-            try:
-                resolved = kept_input if kept_input is not None else \
-                    step.with_template.render(self.state.scope)
-                kept_input = None
-            except ExpressionError as exc:
-                self._record_failure(step, attempt, None, ready_at, utcnow(), buffered, exc)
-                return
-            pending = PendingStep(
-                run_id=self.run_id, step=step, workflow=self.workflow, attempt=attempt,
-                input=resolved if isinstance(resolved, dict) else {}, state=self.state,
-                parent_frames=self.frames_prefix,
-                via=via, is_first=not self._started_any,
-            )
-            self._started_any = True
-            if self.engine.hooks.before:
-                await self._before_hooks(pending)
-            if self._stopping:
-                return
-            started = utcnow()
-            buffered.append(self.event(ev.StepStarted, sid, ts=started, attempt=attempt,
-                                       input=pending.input))
-            self._executing.add(sid)
-            try:
-                output, cpu_ms, peak, child_id = await self._execute(step, pending)
-            except asyncio.CancelledError:
-                self._executing.discard(sid)
-                if not self._rewinding:
-                    self._record_cancelled(step, attempt, pending, ready_at, started, buffered)
-                raise
-            except Exception as exc:
-                self._executing.discard(sid)
-                info = error_info(exc, self.engine.classify)
-                policy = step.retry
-                will_retry = attempt < first_attempt - 1 + policy.attempts and \
-                    info.category in policy.on and info.category not in NEVER_RETRIED
-                if not will_retry and self.engine.hooks.failure:
-                    action = await self._failure_hooks(FailedStep(pending, info, exc))
-                    if action is FailureAction.RETRY and not self._stopping:
-                        self._record_failure(step, attempt, pending, ready_at, started,
-                                             buffered, exc, info=info, will_retry=True)
-                        buffered = []
-                        attempt += 1
-                        ready_at = utcnow()
-                        kept_input = pending.input
-                        continue
-                self._record_failure(step, attempt, pending, ready_at, started, buffered,
-                                     exc, info=info, will_retry=will_retry)
-                if not will_retry:
-                    return
-                delay = policy.delay(attempt - first_attempt + 1, random.random())
-                retry_event = self.event(ev.StepRetrying, sid, attempt=attempt + 1, delay=delay)
-                self.journal.append_events([retry_event])
-                buffered = []
-                await asyncio.sleep(delay)
-                if self._stopping:
-                    return
-                attempt += 1
-                ready_at = utcnow()
-                continue
-            self._executing.discard(sid)
-            self._record_success(step, attempt, pending, output, ready_at, started, buffered,
-                                 cpu_ms, peak, child_id)
-            return
-
-    async def _before_hooks(self, pending: PendingStep) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._waiting[pending.step_id] = task
-        try:
-            for hook in self.engine.hooks.before:
-                await hook.before_step(pending=pending)
-        finally:
-            self._waiting.pop(pending.step_id, None)
-
-    async def _failure_hooks(self, failed: FailedStep) -> FailureAction:
-        action = FailureAction.FAIL
-        for hook in self.engine.hooks.failure:
-            if await hook.on_step_failure(failed=failed) is FailureAction.RETRY:
-                action = FailureAction.RETRY
-        return action
-
-    async def _execute(
-        self, step: Step, pending: PendingStep
-    ) -> tuple[Any, float | None, int | None, str | None]:
-        if step.is_subworkflow:
-            output, child_id = await self._run_child(step, pending)
-            return output, None, None, child_id
-        fn = self.actions[step.id]
-        measure = self.engine.measure_memory
-        base = 0
-        if measure:
-            if not tracemalloc.is_tracing():
-                tracemalloc.start()
-                self.engine.started_tracing = True
-            base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-        cpu_ms: float | None = None
-        if step.executor == "process":
-            call = run_in_process(importable_path(step.uses or "", fn), pending.input,
-                                  source=self.workflow.source)
-            if step.timeout is None:
-                output, cpu_ms, peak_bytes = await call
-            else:
-                output, cpu_ms, peak_bytes = await self._with_timeout(step, call)
-            return _jsonable(output, step.id), cpu_ms, peak_bytes, None
-        try:
-            if step.executor == "inline" and not self._is_async[step.id]:
-                output, cpu_ms = _timed_call(fn, pending.input)
-            elif self._is_async[step.id]:
-                coro = fn(**pending.input)
-                if step.timeout is None:
-                    output = await coro
-                else:
-                    output = await self._with_timeout(step, coro)
-            else:
-                assert self.loop is not None
-                fut = self.loop.run_in_executor(self.engine.threads, _timed_call, fn,
-                                                pending.input)
-                if step.timeout is None:
-                    output, cpu_ms = await fut
-                else:
-                    output, cpu_ms = await self._with_timeout(step, fut)
-        except Exception as exc:
-            # A failed attempt keeps its figures too (diagnosis reads them).
-            if measure and tracemalloc.is_tracing():
-                exc.flowscope_peak_bytes = max(  # type: ignore[attr-defined]
-                    0, tracemalloc.get_traced_memory()[1] - base)
-            raise
-        peak = None
-        if measure and tracemalloc.is_tracing():
-            peak = max(0, tracemalloc.get_traced_memory()[1] - base)
-        return _jsonable(output, step.id), cpu_ms, peak, None
-
-    async def _with_timeout(self, step: Step, awaitable: Any) -> Any:
-        assert step.timeout is not None
-        try:
-            async with asyncio.timeout(step.timeout) as scope:
-                return await awaitable
-        except TimeoutError:
-            if scope.expired():
-                raise StepTimeoutError(step.id, step.timeout) from None
-            raise
+    # -- sub-workflows -------------------------------------------------------------------------
 
     async def _run_child(self, step: Step, pending: PendingStep) -> tuple[Any, str]:
+        done = self.engine.finished_child(self, step)
+        if done is not None:  # it completed before a crash; its parent step had not committed
+            return dict(done.outputs or {}), done.id
         child = self.engine.child_execution(self, step, pending)
         self.children[step.id] = child
         task = asyncio.ensure_future(child.execute())
@@ -526,7 +451,7 @@ class RunExecution:
             self.children.pop(step.id, None)
         if result.status is RunStatus.COMPLETED:
             return result.outputs, child.run_id
-        if result.status is RunStatus.CANCELLED:
+        if result.status in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
             raise asyncio.CancelledError
         raise ChildRunFailedError(child.run_id, result.error)
 
@@ -547,108 +472,6 @@ class RunExecution:
                 raise StepTimeoutError(step.id, step.timeout)
             remaining = step.timeout - used
 
-    # -- recording --------------------------------------------------------------------------
-
-    def _record_success(
-        self, step: Step, attempt: int, pending: PendingStep, output: Any,
-        ready_at: datetime, started: datetime, buffered: list[ev.Event],
-        cpu_ms: float | None, peak: int | None, child_id: str | None,
-    ) -> None:
-        ended = utcnow()
-        run_vars = None
-        if step.set_templates:
-            scope = {**self.state.scope, "output": output}
-            try:
-                values = {k: _jsonable(t.render(scope), step.id)
-                          for k, t in step.set_templates.items()}
-            except (ExpressionError, OutputNotSerializableError) as exc:
-                self._record_failure(step, attempt, pending, ready_at, started, buffered, exc)
-                return
-            self.state.vars.update(values)
-            run_vars = dict(self.state.vars)
-            buffered.append(self.event(ev.VarsSet, step.id, values=values))
-        duration = (ended - started).total_seconds() * 1000.0
-        buffered.append(self.event(ev.StepCompleted, step.id, ts=ended, attempt=attempt,
-                                   duration_ms=duration))
-        record = StepAttemptRecord(
-            run_id=self.run_id, step_id=step.id, attempt=attempt,
-            status=StepStatus.COMPLETED, input=pending.input, output=output,
-            ready_at=ready_at, started_at=started, ended_at=ended, duration_ms=duration,
-            queue_wait_ms=(started - ready_at).total_seconds() * 1000.0,
-            cpu_time_ms=cpu_ms, peak_memory_bytes=peak, child_run_id=child_id,
-            vars_after=run_vars,
-        )
-        self.journal.record_step(record, buffered, run_vars=run_vars)
-        self.state.set_result(step.id, StepStatus.COMPLETED, output)
-        self._after_hooks(pending, record)
-
-    def _after_hooks(self, pending: PendingStep | None, record: StepAttemptRecord) -> None:
-        if pending is None or not self.engine.hooks.after:
-            return
-        assert self.loop is not None
-        for hook in self.engine.hooks.after:
-            self.loop.create_task(_isolated(hook.after_step(pending=pending, record=record)))
-
-    def _record_failure(
-        self, step: Step, attempt: int, pending: PendingStep | None, ready_at: datetime,
-        started: datetime, buffered: list[ev.Event], exc: BaseException,
-        *, info: ErrorInfo | None = None, will_retry: bool = False,
-    ) -> None:
-        info = info or error_info(exc, self.engine.classify)
-        ended = utcnow()
-        duration = (ended - started).total_seconds() * 1000.0
-        buffered.append(self.event(
-            ev.StepFailed, step.id, attempt=attempt, error_type=info.type,
-            message=info.message, category=info.category, will_retry=will_retry,
-            duration_ms=duration,
-        ))
-        child = self.children.get(step.id)
-        record = StepAttemptRecord(
-            run_id=self.run_id, step_id=step.id, attempt=attempt, status=StepStatus.FAILED,
-            input=pending.input if pending else None, error=info, ready_at=ready_at,
-            started_at=started, ended_at=ended, duration_ms=duration,
-            queue_wait_ms=(started - ready_at).total_seconds() * 1000.0,
-            cpu_time_ms=getattr(exc, "flowscope_cpu_ms", None),
-            peak_memory_bytes=getattr(exc, "flowscope_peak_bytes", None),
-            child_run_id=getattr(exc, "child_run_id", None) or (child.run_id if child else None),
-        )
-        self.journal.record_step(record, buffered)
-        if not will_retry:
-            self.state.set_result(step.id, StepStatus.FAILED)
-            self._failures.append((step.id, info))
-        self._after_hooks(pending, record)
-
-    def _record_skip(
-        self, step: Step, ready_at: datetime, buffered: list[ev.Event], reason: str,
-        cause: str | None,
-    ) -> None:
-        buffered.append(self.event(ev.StepSkipped, step.id, reason=reason, cause_step_id=cause))
-        self.journal.record_step(
-            StepAttemptRecord(
-                run_id=self.run_id, step_id=step.id, attempt=0, status=StepStatus.SKIPPED,
-                ready_at=ready_at, started_at=None, ended_at=ready_at, skip_reason=reason,
-                cause_step_id=cause,
-            ),
-            buffered,
-        )
-        self.state.set_result(step.id, StepStatus.SKIPPED)
-
-    def _record_cancelled(
-        self, step: Step, attempt: int, pending: PendingStep, ready_at: datetime,
-        started: datetime, buffered: list[ev.Event],
-    ) -> None:
-        ended = utcnow()
-        self.journal.record_step(
-            StepAttemptRecord(
-                run_id=self.run_id, step_id=step.id, attempt=attempt,
-                status=StepStatus.CANCELLED, input=pending.input, ready_at=ready_at,
-                started_at=started, ended_at=ended,
-                duration_ms=(ended - started).total_seconds() * 1000.0,
-            ),
-            buffered,
-        )
-        self.state.set_result(step.id, StepStatus.CANCELLED)
-
     # -- ending -----------------------------------------------------------------------------
 
     def _finish(self) -> RunResult:
@@ -661,9 +484,16 @@ class RunExecution:
         failed_step: str | None = None
         if self.status is RunStatus.PAUSED:
             self.pause_clock.unpause()
+        lost = self.root._lost
+        if lost is not None:
+            raise lost
+        drafts: list[Draft]
         if self._cancelled:
             status = RunStatus.CANCELLED
-            events = [self.event(ev.RunCancelled, duration_ms=duration)]
+            drafts = [self.draft(ev.RunCancelled, duration_ms=duration)]
+        elif self._interrupted is not None:
+            status = RunStatus.INTERRUPTED
+            drafts = [self.draft(ev.RunInterrupted, reason=self._interrupted)]
         elif self._internal is not None or self._failures:
             status = RunStatus.FAILED
             if self._failures:
@@ -674,23 +504,24 @@ class RunExecution:
         else:
             try:
                 rendered = self.workflow.outputs_template.render(self.state.scope)
-                outputs = _jsonable(rendered, "outputs") if isinstance(rendered, dict) else {}
+                outputs = jsonable(rendered, "outputs") if isinstance(rendered, dict) else {}
                 status = RunStatus.COMPLETED
             except (ExpressionError, OutputNotSerializableError) as exc:
                 status = RunStatus.FAILED
                 error = error_info(exc, self.engine.classify)
         if status is RunStatus.COMPLETED:
-            events = [self.event(ev.RunCompleted, outputs=outputs or {}, duration_ms=duration)]
+            drafts = [self.draft(ev.RunCompleted, outputs=outputs or {}, duration_ms=duration)]
         elif status is RunStatus.FAILED:
             assert error is not None
-            events = [self.event(
+            drafts = [self.draft(
                 ev.RunFailed, error_type=error.type, message=error.message,
                 category=error.category, failed_step=failed_step, duration_ms=duration,
             )]
-        self._set_status(status, ended_at=ended, outputs=outputs, error=error,
-                         failed_step=failed_step, events=events,
+        finished = status is not RunStatus.INTERRUPTED
+        self._set_status(status, drafts, ended_at=ended if finished else None,
+                         outputs=outputs, error=error, failed_step=failed_step,
                          run_vars=dict(self.state.vars))
-        for hook in self.engine.hooks.finished:
+        for hook in self.hooks.finished:
             try:
                 hook.on_run_finished(run_id=self.run_id, status=status.value,
                                      outputs=outputs, error=error)
@@ -711,6 +542,46 @@ class RunExecution:
         self._ready.clear()
         for child in list(self.children.values()):
             child.cancel()
+        self._cancel_tasks()
+        if self._running == 0:
+            self._resolve_done()
+
+    def interrupt(self, reason: str = "interrupt") -> None:
+        """Stop executing, resumably: start no new step, let running sync steps finish.
+
+        Async steps, steps stopped in the debugger and steps waiting to retry are
+        cancelled without a record, so resume runs them again with the same attempt.
+        The run ends ``interrupted`` and its lease is released.
+        """
+        if self._interrupted is not None or self._cancelled or self.status.is_finished:
+            return
+        self._interrupted = reason
+        self._ready.clear()
+        for child in list(self.children.values()):
+            child.interrupt(reason)
+        for task in list(self._tasks):
+            sid = self._task_step.get(task)
+            if sid is not None and sid in self._uncancellable:
+                continue  # a sync step in a thread: let it finish and commit
+            if sid is not None and sid in self.children:
+                continue  # the child run ends itself, then this step returns
+            task.cancel()
+        if self._running == 0:
+            self._resolve_done()
+
+    def lose(self, exc: LeaseLostError) -> None:
+        """Stop at once, writing nothing: another owner took the run over."""
+        root = self.root
+        if root._lost is not None:
+            return
+        root._lost = exc
+        log.warning("%s", exc)
+        root._abort_tree()
+
+    def _abort_tree(self) -> None:
+        self._ready.clear()
+        for child in list(self.children.values()):
+            child._abort_tree()
         self._cancel_tasks()
         if self._running == 0:
             self._resolve_done()
@@ -748,10 +619,13 @@ class RunExecution:
         for sid in ordered:
             self.state.forget(sid)
         self.state.replace_vars(vars)
-        self.journal.mark_rewound(self.run_id, ordered)
-        event = self.event(ev.RunRewound, to_step=ordered[0] if ordered else None,
-                           discarded=tuple(ordered))
-        self.journal.append_events([event])
+        fence = self.fence
+        self.journal.mark_rewound(self.run_id, ordered, fence=fence)
+        self.commit(
+            [self.draft(ev.RunRewound, to_step=ordered[0] if ordered else None,
+                        discarded=tuple(ordered), vars=dict(vars))],
+            lambda events: self.journal.append_events(
+                events, fence=fence, run_vars=(self.run_id, dict(vars))))
         self._failures = [(s, e) for s, e in self._failures if s not in discard]
         # Recount what every step still waits for; what is ready runs once the
         # cancelled tasks have ended (``_end_rewind``).
@@ -776,47 +650,3 @@ class RunExecution:
                 self._ready.append((sid, None))
         self._pending_restart = []
         self._start_ready()
-
-
-async def _isolated(coro: Any) -> None:
-    try:
-        await coro
-    except Exception:
-        log.exception("after_step hook failed")
-
-
-def _timed_call(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> tuple[Any, float]:
-    t0 = time.thread_time()
-    try:
-        out = fn(**kwargs)
-    except Exception as exc:
-        exc.flowscope_cpu_ms = (time.thread_time() - t0) * 1000.0  # type: ignore[attr-defined]
-        raise
-    return out, (time.thread_time() - t0) * 1000.0
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _jsonable(value: Any, step_id: str, path: str = "output") -> Any:
-    """Return ``value`` as plain JSON data (tuples become lists) or raise a clear error."""
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise OutputNotSerializableError(
-                    f"step {step_id!r}: {path} has a non-string key {k!r}",
-                    hint="return JSON-like data: dict keys must be strings",
-                )
-            out[k] = _jsonable(v, step_id, f"{path}.{k}")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, step_id, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise OutputNotSerializableError(
-        f"step {step_id!r}: {path} is a {type(value).__name__}, which cannot be stored",
-        hint="return JSON-like data (dict, list, str, int, float, bool, None)",
-    )
-
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sysconfig
-import traceback
+import traceback as _tb
 from collections.abc import Callable
 
 from flowscope.engine.classify import exception_names, status_code_of
@@ -49,8 +49,13 @@ class ChildRunFailedError(FlowscopeError):
         super().__init__(f"sub-workflow run {child_run_id} failed: {what}")
 
 
-def error_info(exc: BaseException, classify: Callable[[BaseException], str]) -> ErrorInfo:
-    """Describe an exception for the journal."""
+def error_info(exc: BaseException, classify: Callable[[BaseException], str], *,
+               frames: tuple[FrameInfo, ...] = (), traceback: str = "") -> ErrorInfo:
+    """Describe an exception for the journal.
+
+    ``frames`` and ``traceback`` come from where the code ran when that was elsewhere
+    (another process); by default they are read from the exception itself.
+    """
     if isinstance(exc, ChildRunFailedError) and exc.child is not None:
         # The parent step carries the child's facts so diagnosis can follow the chain.
         child = exc.child
@@ -60,17 +65,17 @@ def error_info(exc: BaseException, classify: Callable[[BaseException], str]) -> 
             status_code=child.status_code,
         )
     # A failure in a step's own process carries the child's frames and traceback.
-    frames: tuple[FrameInfo, ...] = getattr(exc, "remote_frames", ()) or tuple(
+    frames = frames or getattr(exc, "remote_frames", ()) or tuple(
         FrameInfo(file=f.filename, line=f.lineno or 0, function=f.name,
                   is_user_code=is_user_file(f.filename))
-        for f in traceback.extract_tb(exc.__traceback__)
+        for f in _tb.extract_tb(exc.__traceback__)
     )
     return ErrorInfo(
         type=type_name(exc),
         message=str(exc),
         category=classify(exc),
-        traceback=getattr(exc, "remote_traceback", "") or
-        "".join(traceback.format_exception(exc)),
+        traceback=traceback or getattr(exc, "remote_traceback", "") or
+        "".join(_tb.format_exception(exc)),
         frames=frames,
         bases=tuple(exception_names(exc)),
         status_code=status_code_of(exc),

@@ -101,6 +101,21 @@ class RunRecord:
     ended_at: datetime | None = None
     source: str | None = None
     """The file the definition was loaded from, if any."""
+    owner: str | None = None
+    """Who holds the run's lease (``host:pid:id``), if anyone."""
+    lease_expires_epoch: float | None = None
+    """When that lease expires (Unix seconds, the database's clock)."""
+
+    def owner_gone(self, now: float | None = None) -> bool:
+        """Whether the run is unfinished and its owner's lease expired (the owner died).
+
+        ``now`` defaults to this machine's clock, which is close enough for display.
+        """
+        import time
+
+        if self.status.is_finished or self.lease_expires_epoch is None:
+            return False
+        return self.lease_expires_epoch <= (time.time() if now is None else now)
 
     @property
     def duration_ms(self) -> float | None:

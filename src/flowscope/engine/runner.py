@@ -8,23 +8,43 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import os
-import threading
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from flowscope.engine import events as ev
 from flowscope.engine.actions import resolve_action
 from flowscope.engine.classify import DEFAULT_CLASSIFIER
 from flowscope.engine.execution import Preloaded, RunExecution, utcnow
+from flowscope.engine.executors import (
+    Executor,
+    InlineExecutor,
+    ProcessExecutor,
+    ThreadExecutor,
+)
+from flowscope.engine.executors.process import importable_path
 from flowscope.engine.hooks import EngineHooks, HookSet, PendingStep, RunControl
 from flowscope.engine.journal import Journal
-from flowscope.engine.process import importable_path
+from flowscope.engine.leases import (
+    DEFAULT_TTL,
+    Lease,
+    LeaseKeeper,
+    new_owner_id,
+    owner_is_dead,
+)
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.state import STATE_KINDS, fold_vars
 from flowscope.engine.status import RunStatus, StepStatus
-from flowscope.errors import FlowscopeError, RecursionLimitError, RunStateError
+from flowscope.errors import (
+    DefinitionError,
+    FlowscopeError,
+    RecursionLimitError,
+    RunOwnedError,
+    RunStateError,
+)
 from flowscope.model import load_workflow, validate_inputs, workflow_from_dict
 from flowscope.model.workflow import Step, Workflow
 
@@ -85,6 +105,10 @@ class Engine:
         measure_memory: Measure each step's peak Python allocation with ``tracemalloc``.
         classify: Gives a failure its error category (default: the built-in rules).
         threads: Worker threads for synchronous step functions.
+        executors: More executors by name (``executor: NAME`` on a step picks one);
+            the built-in ``inline``, ``thread`` and ``process`` may be replaced too.
+        lease_ttl: Seconds a run's lease lives without renewal (default 30).
+        owner: This engine's owner id in run leases (default ``host:pid:random``).
     """
 
     def __init__(
@@ -99,6 +123,9 @@ class Engine:
         measure_memory: bool = False,
         classify: Callable[[BaseException], str] | None = None,
         threads: int | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        lease_ttl: float = DEFAULT_TTL,
+        owner: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise FlowscopeError(
@@ -115,25 +142,43 @@ class Engine:
         self.hooks = HookSet()
         for hook in hooks:
             self.hooks.add(hook)
-        #: Runs executing in this engine, by id (the debugger and ``cancel`` look here).
+        if lease_ttl <= 0:
+            raise FlowscopeError(f"lease_ttl must be positive, got {lease_ttl}",
+                                 hint="give the lease time in seconds, e.g. 30")
+        #: Runs executing in this engine, by id (``control`` and ``cancel`` look here).
         self.live: dict[str, RunExecution] = {}
-        #: Whether this engine turned ``tracemalloc`` on (and so should turn it off).
-        self.started_tracing = False
-        self._threads_n = threads or min(32, (os.cpu_count() or 1) + 4)
-        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self.owner = owner or new_owner_id()
+        self.lease_ttl = float(lease_ttl)
+        self._keepers: dict[asyncio.AbstractEventLoop, LeaseKeeper] = {}
+        threads_n = threads or min(32, (os.cpu_count() or 1) + 4)
+        self._executors: dict[str, Executor] = {
+            "inline": InlineExecutor(), "thread": ThreadExecutor(threads_n),
+            "process": ProcessExecutor(),
+        }
+        for name, executor in (executors or {}).items():
+            self.register_executor(name, executor)
 
     # -- configuration ------------------------------------------------------------------------
 
-    @property
-    def threads(self) -> concurrent.futures.ThreadPoolExecutor:
-        """The pool that runs synchronous step functions (created on first use)."""
-        if self._threads is None:
-            with self._lock:
-                if self._threads is None:
-                    self._threads = concurrent.futures.ThreadPoolExecutor(
-                        self._threads_n, thread_name_prefix="flowscope-step")
-        return self._threads
+    def register_executor(self, name: str, executor: Executor) -> None:
+        """Make ``executor`` available to steps as ``executor: name``."""
+        if not isinstance(executor, Executor):
+            raise FlowscopeError(
+                f"executor {name!r} does not implement the Executor protocol",
+                hint="give it `async def run(self, call) -> Outcome` and `def close(self)`",
+            )
+        self._executors[name] = executor
+
+    def executor(self, name: str) -> Executor:
+        """The executor registered as ``name``."""
+        found = self._executors.get(name)
+        if found is None:
+            raise FlowscopeError(
+                f"no executor named {name!r}",
+                hint="use one of: " + ", ".join(sorted(self._executors))
+                + " (or register it: Engine(executors={...}))",
+            )
+        return found
 
     def register_action(self, name: str, fn: Callable[..., Any]) -> None:
         """Make ``fn`` available to steps as ``uses: name``."""
@@ -155,10 +200,9 @@ class Engine:
         self.hooks.remove(hook)
 
     def close(self) -> None:
-        """Release the worker threads."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
-            self._threads = None
+        """Release the executors (worker threads end; abandoned calls finish on their own)."""
+        for executor in self._executors.values():
+            executor.close()
 
     # -- starting runs --------------------------------------------------------------------------
 
@@ -182,6 +226,15 @@ class Engine:
             )
         out: dict[str, Callable[..., Any]] = {}
         for step in workflow.steps:
+            if step.executor is not None and step.executor not in self._executors:
+                raise DefinitionError(
+                    f"step {step.id!r} names executor {step.executor!r}, which this engine "
+                    "does not have",
+                    place=f"steps[{step.index}].executor", line=step.line,
+                    source=workflow.source,
+                    hint="use one of: " + ", ".join(sorted(self._executors))
+                    + ", or register it with Engine(executors={...})",
+                )
             if step.uses is not None:
                 out[step.id] = resolve_action(
                     step.uses, self.actions, source=workflow.source,
@@ -231,6 +284,7 @@ class Engine:
         if state_vars:
             record = _replace(record, vars=dict(state_vars))
         self.store.create_run(record)
+        # Pending and unowned: ``execute`` takes the lease (a worker claims it the same way).
         return RunExecution(
             self, wf, record, actions=actions, preloaded=preloaded,
             max_concurrency=max_concurrency or self.max_concurrency,
@@ -301,9 +355,61 @@ class Engine:
         record = self._new_record(wf, values, user=parent.record.user,
                                   tags=parent.record.tags, parent=parent,
                                   parent_step=step.id)
-        self.store.create_run(record)
+        self.store.create_run(record, fence=parent.fence)
         return RunExecution(self, wf, record, actions=actions, parent=parent,
                             frames=pending.frames, max_concurrency=parent.max_concurrency)
+
+    def finished_child(self, parent: RunExecution, step: Step) -> RunRecord | None:
+        """On resume: the child run of ``step`` if it completed before the crash.
+
+        Its parent step had not committed; the child's outputs are the step's output, and
+        none of the child's steps runs again.
+        """
+        if parent.preloaded is None or parent.preloaded.reused_from is not None:
+            return None
+        existing = self.store.find_child_run(parent.run_id, step.id)
+        if existing is not None and existing.status is RunStatus.COMPLETED:
+            return existing
+        return None
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    def keep_lease(self, lease: Lease, execution: RunExecution) -> None:
+        """Renew ``lease`` and watch for commands while ``execution`` runs (on this loop)."""
+        loop = asyncio.get_running_loop()
+        keeper = self._keepers.get(loop)
+        if keeper is None:
+            def forget(_keeper: LeaseKeeper) -> None:
+                self._keepers.pop(loop, None)
+
+            keeper = LeaseKeeper(self.store, ttl=self.lease_ttl, on_empty=forget)
+            self._keepers[loop] = keeper
+        keeper.add(lease, execution)
+
+    def take_over(self, run_id: str, *, force: bool = False) -> Lease:
+        """Acquire the lease of a run another owner may hold.
+
+        A live lease of another owner is refused (``RunOwnedError``) unless ``force``,
+        or unless that owner is a process of this machine that no longer exists.
+        """
+        try:
+            return self.store.acquire_lease(run_id, self.owner, ttl=self.lease_ttl,
+                                            force=force)
+        except RunOwnedError as exc:
+            if not owner_is_dead(exc.owner):
+                raise
+        return self.store.acquire_lease(run_id, self.owner, ttl=self.lease_ttl, force=True)
+
+    def drop_lease(self, lease: Lease, *, release: bool) -> None:
+        """Stop renewing ``lease``; give it up when ``release`` (the run ended or stopped)."""
+        keeper = self._keepers.get(asyncio.get_running_loop())
+        if keeper is not None:
+            lease = keeper.lease(lease.run_id) or lease
+            keeper.remove(lease.run_id)
+        if release:
+            # A release that fails is harmless: the lease expires on its own.
+            with contextlib.suppress(FlowscopeError):
+                self.store.release_lease(lease)
 
     def control(self, run_id: str) -> RunControl | None:
         """The control of a run executing in this engine (``None`` if it is not live here)."""
@@ -311,7 +417,8 @@ class Engine:
 
     # -- resume, cancel ---------------------------------------------------------------------------
 
-    def _preload(self, record: RunRecord, workflow: Workflow) -> Preloaded:
+    def _preload(self, record: RunRecord, workflow: Workflow, *,
+                 on_crash: str | None = None) -> Preloaded:
         results: dict[str, StepAttemptRecord] = {}
         next_attempt: dict[str, int] = {}
         for att in self.store.get_steps(record.id):
@@ -323,12 +430,54 @@ class Engine:
         for sid, _nxt in list(next_attempt.items()):
             if sid in results:
                 del next_attempt[sid]
-        events = self.store.get_events(record.id)
-        return Preloaded(results=results, next_attempt=next_attempt,
-                         last_seq=events[-1].seq if events else 0)
+        external = [s for s in workflow.steps if s.is_external and s.id not in results]
+        kinds = (*STATE_KINDS, ev.EventKind.STEP_STARTED) if external else STATE_KINDS
+        events = self.store.get_events(record.id, kinds=kinds)
+        pre = Preloaded(results=results, next_attempt=next_attempt,
+                        last_seq=self.store.last_seq(record.id), vars=fold_vars(events))
+        if external:
+            recorded = {(a.step_id, a.attempt) for a in self.store.get_steps(
+                record.id, include_rewound=True)}
+            started: dict[str, int] = {}
+            for e in events:
+                if isinstance(e, ev.StepStarted) and e.step_id is not None:
+                    started[e.step_id] = e.attempt
+            for step in external:
+                attempt = started.get(step.id)
+                if attempt is None or (step.id, attempt) in recorded:
+                    continue
+                action = on_crash or step.on_crash
+                if action == "ask":
+                    raise RunStateError(
+                        f"step {step.id!r} of run {record.id} started (attempt {attempt}) "
+                        "before the process died and never committed: its external effect "
+                        "may already have happened",
+                        hint=f"check the outside system, then `flowscope resume {record.id} "
+                        "--on-crash rerun` (same idempotency key) or `--on-crash fail`",
+                    )
+                pre.uncertain[step.id] = (attempt, action)
+                # The same attempt again: the same idempotency key reaches the outside.
+                pre.next_attempt[step.id] = attempt
+        return pre
 
-    async def resume_async(self, run_id: str) -> RunResult:
-        """Pick up a run whose process died, from its journal, and run it to the end."""
+    async def resume_async(self, run_id: str, *, force: bool = False,
+                           on_crash: str | None = None) -> RunResult:
+        """Pick up a run whose owner stopped or died, from its journal, and run it to the end.
+
+        Args:
+            run_id: The run (id or unique prefix).
+            force: Take the run over even if its owner's lease is live (the owner is then
+                fenced out and stops).
+            on_crash: Override the ``on_crash`` policy of external steps whose attempt
+                started and never committed (``rerun`` or ``fail``).
+
+        Raises:
+            RunOwnedError: another owner's lease is live (and ``force`` is not set).
+        """
+        if on_crash not in (None, "rerun", "fail"):
+            raise FlowscopeError(f"on_crash must be 'rerun' or 'fail', got {on_crash!r}",
+                                 hint="rerun runs the step again with the same idempotency "
+                                 "key; fail fails it")
         record = self.store.get_run(run_id)
         if record.status.is_finished:
             raise RunStateError(
@@ -346,14 +495,25 @@ class Engine:
         wf = workflow_from_dict(record.definition, source=record.source,
                                 max_depth=self.max_depth, registry=self.workflows)
         actions = self.resolve_actions(wf)
-        execution = RunExecution(self, wf, record, actions=actions,
-                                 preloaded=self._preload(record, wf),
-                                 max_concurrency=self.max_concurrency)
+        lease = self.take_over(record.id, force=force)
+        try:
+            record = self.store.get_run(record.id)  # as it is now that we own it
+            if record.status.is_finished:
+                raise RunStateError(
+                    f"run {record.id} already {record.status.value}; there is nothing to "
+                    "resume", hint="start a new run, or fork this one from a step")
+            preloaded = self._preload(record, wf, on_crash=on_crash)
+        except BaseException:
+            self.store.release_lease(lease)
+            raise
+        execution = RunExecution(self, wf, record, actions=actions, preloaded=preloaded,
+                                 max_concurrency=self.max_concurrency, lease=lease)
         return await execution.execute()
 
-    def resume(self, run_id: str) -> RunResult:
+    def resume(self, run_id: str, *, force: bool = False,
+               on_crash: str | None = None) -> RunResult:
         """Synchronous wrapper around ``resume_async``."""
-        return _run_sync(self.resume_async(run_id))
+        return _run_sync(self.resume_async(run_id, force=force, on_crash=on_crash))
 
     async def fork_async(
         self, run_id: str, from_step: str, state_edits: Mapping[str, Any] | None = None,
@@ -387,8 +547,17 @@ class Engine:
         plan, _, _ = plan_fork(self, run_id, from_step, rerun_effects=rerun_effects)
         return plan.to_dict()
 
-    def cancel(self, run_id: str) -> None:
-        """Cancel a run: a live one stops starting steps; a stored unfinished one is marked."""
+    def cancel(self, run_id: str, *, user: str | None = None) -> str:
+        """Cancel a run, wherever it executes.
+
+        A run live in this engine stops starting steps at once. A run owned by another
+        live process gets a ``cancel`` command, which its owner carries out within about
+        a second (``"requested"`` is returned). A stored unfinished run whose owner is gone
+        is marked cancelled here, under a lease of its own (``"cancelled"``).
+
+        Raises:
+            RunStateError: the run already ended.
+        """
         record = self.store.get_run(run_id)
         live = self.live.get(record.id)
         if live is not None and live.loop is not None:
@@ -396,21 +565,46 @@ class Engine:
                 live.loop.call_soon_threadsafe(live.cancel)
             else:
                 live.cancel()
-            return
+            return "cancelled"
         if record.status.is_finished:
             raise RunStateError(
                 f"run {record.id} already {record.status.value}; it cannot be cancelled",
             )
-        from flowscope.engine import events as ev
+        root = record.root_run_id or record.id
+        info = self.store.lease_info(root)
+        if info.live and info.owner != self.owner and not owner_is_dead(info.owner or ""):
+            self.store.send_command(root, "cancel", user=user)
+            return "requested"
+        try:
+            lease = self.take_over(root)
+        except RunOwnedError:  # an owner appeared meanwhile: ask it
+            self.store.send_command(root, "cancel", user=user)
+            return "requested"
+        try:
+            self._mark_cancelled(record, lease)
+        finally:
+            self.store.release_lease(lease)
+        return "cancelled"
 
-        seq = self.store.get_events(record.id)
-        event = ev.RunCancelled(run_id=record.id, seq=(seq[-1].seq if seq else 0) + 1,
+    def _mark_cancelled(self, record: RunRecord, lease: Lease) -> None:
+        event = ev.RunCancelled(run_id=record.id, seq=self.store.last_seq(record.id) + 1,
                                 ts=utcnow())
         self.store.update_run(record.id, status=RunStatus.CANCELLED, ended_at=event.ts,
-                              events=[event])
+                              events=[event], fence=lease.fence)
         for child in self.store.list_runs(parent_run_id=record.id, limit=None):
             if not child.status.is_finished:
-                self.cancel(child.id)
+                self._mark_cancelled(child, lease)
+
+    def interrupt(self, run_id: str, reason: str = "interrupt") -> None:
+        """Stop a run live in this engine resumably (Ctrl-C): see ``RunExecution.interrupt``."""
+        live = self.live.get(run_id)
+        if live is None or live.loop is None:
+            raise RunStateError(f"run {run_id} is not executing in this process",
+                                hint="interrupt works on runs this engine executes")
+        if live.loop.is_running() and _current_loop() is not live.loop:
+            live.loop.call_soon_threadsafe(live.interrupt, reason)
+        else:
+            live.interrupt(reason)
 
 
 def _current_loop() -> asyncio.AbstractEventLoop | None:

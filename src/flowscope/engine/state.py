@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from flowscope.engine.events import (
+    Event,
+    EventKind,
+    RunRewound,
+    RunStarted,
+    VariableEdited,
+    VarsSet,
+)
 from flowscope.engine.status import StepStatus
 
 
@@ -50,11 +59,63 @@ class RunState:
         self.vars.clear()
         self.vars.update(values)
 
-    def output(self, step_id: str) -> Any:
-        """The output of a completed step (``None`` otherwise)."""
-        entry = self.steps.get(step_id)
-        return entry["output"] if entry else None
 
-    def snapshot(self) -> dict[str, Any]:
-        """Return a deep copy of inputs, step results and vars (independent of the run)."""
-        return copy.deepcopy({"inputs": self.inputs, "steps": self.steps, "vars": self.vars})
+#: The events that change a run's variables, in the order ``fold_vars`` reads them.
+STATE_KINDS: tuple[EventKind, ...] = (
+    EventKind.RUN_STARTED, EventKind.VARS_SET, EventKind.VARIABLE_EDITED,
+    EventKind.RUN_REWOUND,
+)
+
+
+def fold_vars(events: Iterable[Event], *,
+              keep: Callable[[Event], bool] | None = None) -> dict[str, Any]:
+    """The run variables the events leave behind: the one way run state is rebuilt.
+
+    Resume, fork, traces and error context all read variables through this function,
+    so a debugger edit (``VariableEdited``) or a rewind counts the same everywhere.
+    ``keep`` picks the events that count (e.g. those before a step boundary).
+    """
+    out: dict[str, Any] = {}
+    for event in events:
+        if keep is not None and not keep(event):
+            continue
+        if isinstance(event, RunStarted):
+            if event.vars:
+                out = copy.deepcopy(dict(event.vars))
+        elif isinstance(event, VarsSet):
+            out.update(copy.deepcopy(dict(event.values)))
+        elif isinstance(event, VariableEdited):
+            if event.path == "vars" and isinstance(event.new, dict):
+                out = copy.deepcopy(event.new)
+            elif event.path.startswith("vars."):
+                assign_path(out, event.path[5:], copy.deepcopy(event.new))
+        elif isinstance(event, RunRewound) and event.vars is not None:
+            out = copy.deepcopy(dict(event.vars))
+    return out
+
+
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def split_state_path(path: str) -> list[str | int]:
+    """Split ``a.b[2].c`` into ``["a", "b", 2, "c"]``."""
+    return [int(idx) if idx else name for name, idx in _PART.findall(path)]
+
+
+def assign_path(target: dict[str, Any], path: str, value: Any) -> bool:
+    """Set ``target[path] = value`` for a dotted path; return False if a parent is missing."""
+    parts = split_state_path(path)
+    if not parts:
+        return False
+    node: Any = target
+    for part in parts[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = parts[-1]
+    try:
+        node[last] = value
+    except (IndexError, TypeError):
+        return False
+    return True

@@ -30,6 +30,7 @@ from flowscope.model.workflow import (
     EXECUTORS,
     INPUT_TYPES,
     NEVER_RETRIED,
+    ON_CRASH,
     InputSpec,
     RetryPolicy,
     Step,
@@ -37,13 +38,14 @@ from flowscope.model.workflow import (
 
 STEP_KEYS = (
     "id", "uses", "workflow", "workflow_definition", "with", "needs", "if", "retry",
-    "timeout", "set", "effects", "executor", "description",
+    "timeout", "set", "effects", "executor", "on_crash", "description",
 )  # fmt: skip
 INPUT_KEYS = ("type", "default", "required", "description")
 RETRY_KEYS = ("attempts", "backoff", "max_backoff", "on", "jitter")
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EXECUTOR_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _USES_PATH = re.compile(rf"^{_DOTTED}:{_DOTTED}$")
 _USES_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -244,13 +246,27 @@ def parse_step(
             hint="write `effects: external` for steps that touch the outside world, or remove it",
         )
     executor = raw.get("executor")
-    if executor is not None and executor not in EXECUTORS:
+    if executor is not None and (not isinstance(executor, str)
+                                 or not _EXECUTOR_NAME.match(executor)):
         ctx.fail(
-            f"`executor` must be one of {', '.join(EXECUTORS)}, got {executor!r}",
+            f"`executor` must be an executor name ({', '.join(EXECUTORS)} or one "
+            f"registered with the engine), got {executor!r}",
             f"{place}.executor",
             hint="use `process` to run a step in its own process (CPU and peak memory are "
             "measured, a timeout kills it), `inline` for quick pure functions",
         )
+    on_crash = raw.get("on_crash")
+    if on_crash is not None and on_crash not in ON_CRASH:
+        ctx.fail(
+            f"`on_crash` must be one of {', '.join(ON_CRASH)}, got {on_crash!r}",
+            f"{place}.on_crash",
+            hint="`rerun` runs the step again with the same idempotency key, `fail` fails "
+            "it, `ask` stops the run for a person to decide",
+        )
+    if on_crash is not None and effects != "external":
+        ctx.fail("`on_crash` applies to steps with `effects: external`",
+                 f"{place}.on_crash",
+                 hint="add `effects: external` to the step, or remove `on_crash`")
     if executor is not None and workflow is not None:
         ctx.fail("`executor` applies to `uses` steps, not sub-workflows",
                  f"{place}.executor", hint="remove `executor` from this step")
@@ -266,7 +282,7 @@ def parse_step(
             "max_backoff": retry.max_backoff, "on": list(retry.on), "jitter": retry.jitter,
         }  # fmt: skip
     for key, value in (("timeout", timeout), ("set", set_plain), ("effects", effects),
-                       ("executor", executor)):
+                       ("executor", executor), ("on_crash", on_crash)):
         if value:
             out[key] = value
     if description:
@@ -283,6 +299,7 @@ def parse_step(
         set=copy_plain(set_plain),
         effects=effects,
         executor=executor,
+        on_crash=on_crash or "rerun",
         description=description,
         index=index,
         line=ctx.line(place),

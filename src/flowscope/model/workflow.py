@@ -46,6 +46,8 @@ DEFAULT_RETRY_ON: tuple[str, ...] = ("timeout", "external_service")
 #: sync functions), ``process`` (a fresh process per attempt: CPU time and peak RSS are
 #: measured and a timeout kills it), ``inline`` (on the event loop: quick functions only).
 EXECUTORS: tuple[str, ...] = ("thread", "process", "inline")
+#: What happens on resume to an external step whose attempt started but never committed.
+ON_CRASH: tuple[str, ...] = ("rerun", "fail", "ask")
 
 #: Categories no policy may retry: the same input fails the same way every time.
 NEVER_RETRIED: frozenset[str] = frozenset({"validation", "data"})
@@ -117,7 +119,10 @@ class Step:
     effects: str | None = None
     """``"external"`` when the step talks to the outside world (not repeated on replay)."""
     executor: str | None = None
-    """Where the function runs: ``thread``, ``process`` or ``inline`` (see ``EXECUTORS``)."""
+    """Where the function runs: ``thread``, ``process``, ``inline`` or a registered name."""
+    on_crash: str = "rerun"
+    """For external steps: what resume does with an attempt that started but never
+    committed (``rerun`` with the same idempotency key, ``fail``, or ``ask``)."""
     description: str = ""
     """Free text for people."""
     index: int = 0

@@ -184,6 +184,8 @@ def run_from_row(row: Any) -> RunRecord:
         started_at=row.started_at,
         ended_at=row.ended_at,
         source=row.source,
+        owner=row.owner_id,
+        lease_expires_epoch=row.lease_expires_epoch,
     )
 
 

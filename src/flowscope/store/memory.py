@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from flowscope.engine.events import Event
+from flowscope.engine.events import Event, EventKind
+from flowscope.engine.leases import Fence
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus
 from flowscope.errors import RunNotFoundError, StoreError
@@ -32,11 +33,12 @@ from flowscope.store._codec import (
     payload_fields,
     short_prefix_hint,
 )
+from flowscope.store.memory_leases import MemoryLeases
 from flowscope.store.schema import to_utc
 
 #: Event fields that may hold mutable JSON data; every other payload field is a scalar
 #: or a tuple, safe to share.
-_JSON_FIELDS = frozenset({"inputs", "outputs", "input", "values", "old", "new"})
+_JSON_FIELDS = frozenset({"inputs", "outputs", "input", "values", "old", "new", "vars"})
 _COPIED_FIELDS: dict[type[Event], tuple[str, ...]] = {}
 
 
@@ -102,7 +104,7 @@ class _Run:
 _Step = tuple[StepAttemptRecord, Any, Any, Any, bool]
 
 
-class MemoryStore:
+class MemoryStore(MemoryLeases):
     """A :class:`~flowscope.engine.journal.Journal` kept in process memory."""
 
     dialect = "memory"
@@ -112,6 +114,11 @@ class MemoryStore:
         self._runs: dict[str, _Run] = {}
         self._lock = threading.RLock()
         self._closed = False
+        self._init_leases()
+
+    def _known(self, run_id: str) -> bool:
+        self._check_open()
+        return run_id in self._runs
 
     def _check_open(self) -> None:
         if self._closed:
@@ -154,7 +161,8 @@ class MemoryStore:
 
     # -- journal: writes -------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
+    def create_run(self, run: RunRecord, events: Sequence[Event] = (), *,
+                   fence: Fence | None = None) -> None:
         """Insert a new run (and its first events) in one transaction."""
         what = f"run {run.id}"
         record = dataclasses.replace(
@@ -171,6 +179,7 @@ class MemoryStore:
         )
         with self._lock:
             self._check_open()
+            self.check_fence(fence)
             if run.id in self._runs:
                 raise StoreError(
                     f"cannot create {what}: a run with this id exists",
@@ -187,6 +196,7 @@ class MemoryStore:
         events: Sequence[Event] = (),
         *,
         run_vars: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Commit one step attempt, its events and (if given) the run's new variables."""
         a = attempt
@@ -207,6 +217,8 @@ class MemoryStore:
             run = self._runs.get(a.run_id)
             if run is None or self._closed:
                 run = self._run(a.run_id)
+            if fence is not None:
+                self.check_fence(fence)
             copied = self._check_events(events, run) if events else None
             run.steps.append((a, inp, out, after, a.rewound))
             if copied:
@@ -235,6 +247,7 @@ class MemoryStore:
         error: ErrorInfo | None = None,
         failed_step: str | None = None,
         run_vars: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Change a run's status (and the fields given) with its events, in one transaction.
 
@@ -256,20 +269,30 @@ class MemoryStore:
             changes["vars"] = json_copy(run_vars, lambda: f"the vars of {what}")
         with self._lock:
             run = self._run(run_id)
+            self.check_fence(fence)
             copied = self._check_events(events)
             run.record = dataclasses.replace(run.record, **changes)
             self._add_events(self._runs, copied)
 
-    def append_events(self, events: Sequence[Event]) -> None:
+    def append_events(self, events: Sequence[Event], *, fence: Fence | None = None,
+                      run_vars: tuple[str, Mapping[str, Any]] | None = None) -> None:
         """Store events that belong to no step result (pauses, logs, edits)."""
+        new_vars: dict[str, Any] = {} if run_vars is None else json_copy(
+            run_vars[1], lambda: f"the vars of run {run_vars[0]}")
         with self._lock:
+            self.check_fence(fence)
             copied = self._check_events(events)
+            if run_vars is not None:
+                run = self._run(run_vars[0])
+                run.record = dataclasses.replace(run.record, vars=new_vars)
             self._add_events(self._runs, copied)
 
-    def mark_rewound(self, run_id: str, step_ids: Sequence[str]) -> None:
+    def mark_rewound(self, run_id: str, step_ids: Sequence[str], *,
+                     fence: Fence | None = None) -> None:
         """Flag the live attempts of these steps as rewound (kept, but no longer state)."""
         wanted = set(step_ids)
         with self._lock:
+            self.check_fence(fence)
             steps = self._run(run_id).steps
             for i, step in enumerate(steps):
                 if step[0].step_id in wanted and not step[4]:
@@ -308,14 +331,26 @@ class MemoryStore:
             steps = [s for s in run.steps if include_rewound or not s[4]]
             return [_public_step(s) for s in steps]
 
-    def get_events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
-        """Return the run's events with ``seq > after_seq``, in order."""
+    def last_seq(self, run_id: str) -> int:
+        """The highest event seq stored for the run (0 when it has none)."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None:
+                self._check_open()
+                return 0
+            return run.events[-1][0] if run.events else 0
+
+    def get_events(self, run_id: str, *, after_seq: int = 0,
+                   kinds: Sequence[EventKind] | None = None) -> list[Event]:
+        """Return the run's events with ``seq > after_seq`` (of these kinds), in order."""
+        wanted = None if kinds is None else set(kinds)
         with self._lock:
             run = self._runs.get(run_id)
             if run is None:
                 self._check_open()
                 return []
-            return [_public_event(e) for e in run.events if e[0] > after_seq]
+            return [_public_event(e) for e in run.events
+                    if e[0] > after_seq and (wanted is None or e[1].kind in wanted)]
 
     def list_runs(
         self,

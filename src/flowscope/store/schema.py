@@ -201,6 +201,12 @@ runs = sa.Table(
     sa.Column("started_at_epoch", sa.Double()),
     sa.Column("ended_at_epoch", sa.Double()),
     sa.Column("duration_ms", sa.Double()),
+    # Ownership (engine/leases.py): who executes the run, until when (Unix seconds on the
+    # database clock), and the fencing epoch every write of the run is checked against.
+    sa.Column("owner_id", sa.String(200)),
+    sa.Column("lease_epoch", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("lease_acquired_epoch", sa.Double()),
+    sa.Column("lease_expires_epoch", sa.Double()),
     sa.Index(None, "workflow", "created_at"),
     sa.Index(None, "created_at"),
     sa.Index(None, "status"),
@@ -248,6 +254,20 @@ step_attempts = sa.Table(
     # Every index here is written on each step's commit: keep them few (analytics adds
     # its covering index on (workflow, step_id, duration_ms, ...) in migration 0003).
     sa.Index(None, "run_id", "step_id"),
+)
+
+run_commands = sa.Table(
+    "run_commands",
+    metadata,
+    # Requests from other processes to a run's owner (cancel); the owner polls them.
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(200)),
+    sa.Column("created_at_epoch", sa.Double(), nullable=False),
+    sa.Column("taken_at_epoch", sa.Double()),
+    sa.Index(None, "taken_at_epoch", "run_id"),
 )
 
 events = sa.Table(

@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flowscope.engine.events import Event, event_from_parts
+from flowscope.engine.events import Event, EventKind, event_from_parts
+from flowscope.engine.leases import Fence
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus
 from flowscope.errors import RunNotFoundError, StoreError
@@ -42,6 +43,7 @@ from flowscope.store._codec import (
 from flowscope.store.schema import events as events_table
 from flowscope.store.schema import runs as runs_table
 from flowscope.store.schema import sqlite_time_text, step_attempts, to_utc
+from flowscope.store.sql_leases import SQLLeases
 
 _DENORMALISED = ("workflow", "version", "user_id", "workflow_type")
 _STEP_COLUMNS = tuple(
@@ -56,13 +58,15 @@ class _Sql:
 
     def __init__(self, mark: Callable[[str], str]) -> None:
         self.mark = mark
-        step_values = [mark(c) for c in _STEP_COLUMNS] + [
-            # A parameter of its own: PostgreSQL refuses one parameter used at two types.
-            f"(SELECT {c} FROM runs WHERE id = {mark('run_ref')})" for c in _DENORMALISED
-        ]
+        # The run facts copied onto each attempt come from the caller (the store
+        # remembers them per run), so the insert needs no sub-select of ``runs``.
+        step_values = [mark(c) for c in _STEP_COLUMNS + _DENORMALISED]
         self.insert_step = (
             f"INSERT INTO step_attempts ({', '.join(_STEP_COLUMNS + _DENORMALISED)}) "
             f"VALUES ({', '.join(step_values)})"
+        )
+        self.run_facts = (
+            f"SELECT {', '.join(_DENORMALISED)} FROM runs WHERE id = {mark('run_id')}"
         )
         self.insert_run = (
             f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
@@ -85,7 +89,11 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-class SQLStore:
+_FACTS_KEPT = 4096
+"""How many runs' facts (workflow, version, user, type) the store remembers for inserts."""
+
+
+class SQLStore(SQLLeases):
     """A :class:`~flowscope.engine.journal.Journal` on a SQLAlchemy engine.
 
     Args:
@@ -125,6 +133,7 @@ class SQLStore:
             self._sql = _PYFORMAT_SQL
             self._time = to_utc
         self._closed = False
+        self._facts: dict[str, tuple[Any, ...]] = {}
 
     # -- transactions ----------------------------------------------------------------
 
@@ -235,7 +244,24 @@ class SQLStore:
 
     # -- journal: writes -------------------------------------------------------------
 
-    def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> None:
+    def _remember(self, run_id: str, facts: tuple[Any, ...]) -> None:
+        if len(self._facts) >= _FACTS_KEPT:
+            self._facts.pop(next(iter(self._facts)))
+        self._facts[run_id] = facts
+
+    def _run_facts(self, cur: Any, run_id: str) -> tuple[Any, ...]:
+        facts = self._facts.get(run_id)
+        if facts is None:
+            cur.execute(self._sql.run_facts, {"run_id": run_id})
+            row = cur.fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            facts = tuple(row)
+            self._remember(run_id, facts)
+        return facts
+
+    def create_run(self, run: RunRecord, events: Sequence[Event] = (), *,
+                   fence: Fence | None = None) -> None:
         """Insert a new run (and its first events) in one transaction."""
         what = f"run {run.id}"
         created = run.created_at or datetime.now(UTC)
@@ -269,11 +295,18 @@ class SQLStore:
             "started_at_epoch": _epoch(run.started_at),
             "ended_at_epoch": _epoch(run.ended_at),
             "duration_ms": run.duration_ms,
+            "owner_id": None,
+            "lease_epoch": 0,
+            "lease_acquired_epoch": None,
+            "lease_expires_epoch": None,
         }
 
         def write(cur: Any) -> None:
+            self.check_fence(cur, fence)
             cur.execute(self._sql.insert_run, row)
             self._insert_events(cur, events)
+            self._remember(run.id, (run.workflow, run.version, run.user,
+                                    run.tags.get("type")))
 
         try:
             self._write(write, f"create {what}")
@@ -291,6 +324,7 @@ class SQLStore:
         events: Sequence[Event] = (),
         *,
         run_vars: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Commit one step attempt, its events and (if given) the run's new variables."""
         a = attempt
@@ -302,7 +336,6 @@ class SQLStore:
 
         row = {
             "run_id": a.run_id,
-            "run_ref": a.run_id,
             "step_id": a.step_id,
             "attempt": a.attempt,
             "status": a.status.value,
@@ -335,6 +368,10 @@ class SQLStore:
         sql = self._sql
 
         def write(cur: Any) -> None:
+            if fence is not None:
+                self.check_fence(cur, fence)
+            facts = self._run_facts(cur, a.run_id)
+            row["workflow"], row["version"], row["user_id"], row["workflow_type"] = facts
             cur.execute(sql.insert_step, row)
             if events:
                 self._insert_events(cur, events)
@@ -355,6 +392,7 @@ class SQLStore:
         error: ErrorInfo | None = None,
         failed_step: str | None = None,
         run_vars: Mapping[str, Any] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Change a run's status (and the fields given) with its events, in one transaction.
 
@@ -391,6 +429,7 @@ class SQLStore:
         sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = {mark('id')}"
 
         def write(cur: Any) -> None:
+            self.check_fence(cur, fence)
             cur.execute(sql, params)
             if cur.rowcount == 0:
                 raise RunNotFoundError(run_id)
@@ -398,19 +437,30 @@ class SQLStore:
 
         self._write_for_run(run_id, write, f"update {what}")
 
-    def append_events(self, events: Sequence[Event]) -> None:
+    def append_events(self, events: Sequence[Event], *, fence: Fence | None = None,
+                      run_vars: tuple[str, Mapping[str, Any]] | None = None) -> None:
         """Store events that belong to no step result (pauses, logs, edits)."""
-        if not events:
+        if not events and run_vars is None:
             return
+        vars_json = None if run_vars is None else (
+            run_vars[0], encode(run_vars[1], lambda: f"the vars of run {run_vars[0]}"))
+
+        def write(cur: Any) -> None:
+            self.check_fence(cur, fence)
+            self._insert_events(cur, events)
+            if vars_json is not None:
+                cur.execute(self._sql.set_vars, {"vars": vars_json[1], "run_id": vars_json[0]})
+
         try:
-            self._write(lambda cur: self._insert_events(cur, events), "store events")
+            self._write(write, "store events")
         except StoreError as exc:
             if isinstance(exc.__cause__, self._dbapi.IntegrityError):
                 for run_id in dict.fromkeys(ev.run_id for ev in events):
                     self._require_run(run_id)
             raise
 
-    def mark_rewound(self, run_id: str, step_ids: Sequence[str]) -> None:
+    def mark_rewound(self, run_id: str, step_ids: Sequence[str], *,
+                     fence: Fence | None = None) -> None:
         """Flag the live attempts of these steps as rewound (kept, but no longer state)."""
         self._require_run(run_id)
         if not step_ids:
@@ -425,7 +475,11 @@ class SQLStore:
             f"UPDATE step_attempts SET rewound = {mark('yes')} WHERE run_id = {mark('run_id')}"
             f" AND rewound = {mark('no')} AND step_id IN ({', '.join(names)})"
         )
-        self._write(lambda cur: cur.execute(sql, params), f"rewind steps of run {run_id}")
+        def write(cur: Any) -> None:
+            self.check_fence(cur, fence)
+            cur.execute(sql, params)
+
+        self._write(write, f"rewind steps of run {run_id}")
 
     # -- journal: reads --------------------------------------------------------------
 
@@ -469,14 +523,23 @@ class SQLStore:
             stmt = stmt.where(s.rewound == sa.false())
         return [step_from_row(row) for row in self._rows(stmt)]
 
-    def get_events(self, run_id: str, *, after_seq: int = 0) -> list[Event]:
-        """Return the run's events with ``seq > after_seq``, in order."""
+    def last_seq(self, run_id: str) -> int:
+        """The highest event seq stored for the run (0 when it has none)."""
+        e = events_table.c
+        rows = self._rows(sa.select(sa.func.max(e.seq)).where(e.run_id == run_id))
+        return int(rows[0][0] or 0) if rows else 0
+
+    def get_events(self, run_id: str, *, after_seq: int = 0,
+                   kinds: Sequence[EventKind] | None = None) -> list[Event]:
+        """Return the run's events with ``seq > after_seq`` (of these kinds), in order."""
         e = events_table.c
         stmt = (
             sa.select(events_table)
             .where(e.run_id == run_id, e.seq > after_seq)
             .order_by(e.seq)
         )
+        if kinds is not None:
+            stmt = stmt.where(e.kind.in_([k.value for k in kinds]))
         return [
             event_from_parts(
                 row.kind, run_id=row.run_id, seq=row.seq, ts=row.ts, step_id=row.step_id,

@@ -16,8 +16,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowscope.engine.executors.base import Outcome, StepCall
 from flowscope.engine.records import FrameInfo
-from flowscope.errors import ActionNotFoundError, FlowscopeError
+from flowscope.errors import ActionNotFoundError, FlowscopeError, StepTimeoutError
 
 
 class RemoteStepError(Exception):
@@ -89,7 +90,7 @@ async def run_in_process(
         raise FlowscopeError(f"the step's input cannot be sent to a process: {exc}",
                              hint="pass JSON-like input to `executor: process` steps") from exc
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowscope.engine._worker",
+        sys.executable, "-m", "flowscope.engine.executors._worker",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -112,3 +113,30 @@ async def run_in_process(
     if not report.get("ok"):
         raise rebuild_exception(report.get("error") or {})
     return report.get("output"), float(report.get("cpu_ms", 0.0)), int(report.get("peak_bytes", 0))
+
+
+class ProcessExecutor:
+    """Runs each attempt in a fresh Python process (``executor: process``)."""
+
+    async def run(self, call: StepCall) -> Outcome:
+        """Run the call in a child process; a timeout kills the process."""
+        path = importable_path(call.uses or "", call.fn)
+        coro = run_in_process(path, call.kwargs, source=call.source)
+        try:
+            if call.timeout is None:
+                output, cpu_ms, peak = await coro
+            else:
+                try:
+                    async with asyncio.timeout(call.timeout) as scope:
+                        output, cpu_ms, peak = await coro
+                except TimeoutError:
+                    if not scope.expired():
+                        raise
+                    return Outcome(error=StepTimeoutError(call.step_id, call.timeout))
+        except Exception as exc:
+            return Outcome(error=exc, frames=getattr(exc, "remote_frames", ()),
+                           traceback=getattr(exc, "remote_traceback", ""))
+        return Outcome(output=output, cpu_ms=cpu_ms, peak_bytes=peak)
+
+    def close(self) -> None:
+        """Nothing to release: each attempt's process ends with it."""
