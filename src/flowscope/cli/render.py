@@ -26,6 +26,7 @@ STATUS_STYLES: Mapping[str, str] = {
     "skipped": "dim",
     "running": "cyan",
     "paused": "magenta",
+    "interrupted": "yellow",
     "pending": "blue",
 }
 
@@ -201,8 +202,18 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
         "duration_ms": run.duration_ms,
+        "owner": run.owner,
+        "owner_gone": run.owner_gone(),
         "source": run.source,
     }
+
+
+def run_status_text(run: RunRecord) -> Text:
+    """A run's status, saying so when its owner died (its lease expired) before the end."""
+    text = status_text(run.status.value)
+    if run.owner_gone():
+        text.append(" (owner gone)", style="yellow")
+    return text
 
 
 def runs_table(runs: Iterable[RunRecord], title: str = "runs") -> Table:
@@ -218,7 +229,7 @@ def runs_table(runs: Iterable[RunRecord], title: str = "runs") -> Table:
     for run in runs:
         name = run.workflow if run.parent_run_id is None else f"  {run.workflow} (child)"
         table.add_row(
-            short_id(run.id), escape(name), escape(run.version), status_text(run.status.value),
+            short_id(run.id), escape(name), escape(run.version), run_status_text(run),
             escape(run.user or "-"), format_time(run.started_at or run.created_at),
             format_ms(run.duration_ms),
         )
@@ -232,7 +243,7 @@ def run_header(run: RunRecord) -> Table:
     grid.add_column(overflow="fold")
     grid.add_row("run", escape(run.id))
     grid.add_row("workflow", escape(f"{run.workflow} (version {run.version})"))
-    grid.add_row("status", status_text(run.status.value))
+    grid.add_row("status", run_status_text(run))
     grid.add_row("user", escape(run.user or "-"))
     if run.tags:
         grid.add_row("tags", escape(", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))))

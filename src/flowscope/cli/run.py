@@ -5,7 +5,13 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from collections.abc import Callable
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +35,8 @@ from flowscope.cli.store import engine_on, opened_store
 from flowscope.engine.hooks import EngineHooks
 from flowscope.engine.journal import Journal
 from flowscope.engine.runner import Engine, RunResult
-from flowscope.errors import FlowscopeError
+from flowscope.engine.status import RunStatus
+from flowscope.errors import FlowscopeError, LeaseLostError, RunOwnedError
 from flowscope.model import load_workflow
 
 #: Environment variable naming the user runs are recorded under.
@@ -88,19 +95,78 @@ def run_command(
 
 def _run_on_store(db: str | None, action: Callable[[Engine], RunResult], *,
                   quiet: bool = False, as_json: bool = False) -> None:
-    """Open the store, run ``action`` on an engine with progress shown, print the end."""
+    """Open the store, run ``action`` on an engine with progress shown, print the end.
+
+    The first Ctrl-C (or SIGTERM) interrupts the run resumably: no new step starts,
+    running sync steps finish and commit, and the command prints how to resume. A second
+    Ctrl-C exits at once (the run stays resumable from its journal).
+    """
     console = _stdout()
     with opened_store(db) as store:
         progress = StepProgress(console, live=console.is_terminal)
         hooks: list[EngineHooks] = [] if quiet or as_json else [progress]
-        with engine_on(store, hooks) as engine:
-            if hooks:
-                with progress:
+        with engine_on(store, hooks) as engine, interrupts(engine, db):
+            try:
+                if hooks:
+                    with progress:
+                        result = action(engine)
+                else:
                     result = action(engine)
-            else:
-                result = action(engine)
+            except RunOwnedError as exc:
+                print_error(str(exc))
+                raise typer.Exit(EXIT_RUN_FAILED) from None
+            except LeaseLostError as exc:
+                print_error(str(exc))
+                raise typer.Exit(EXIT_RUN_FAILED) from None
         show_result(console, store, result, quiet=quiet, as_json=as_json)
+        if result.status is RunStatus.INTERRUPTED:
+            console.print(f"resume it with: [bold]{escape(resume_hint(result.id, db))}[/]",
+                          soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
+
+
+EXIT_INTERRUPTED = 130
+"""The exit code after Ctrl-C (128 + SIGINT), as shells expect."""
+
+
+def resume_hint(run_id: str, db: str | None) -> str:
+    """The exact command that resumes ``run_id``."""
+    where = f" --db {shlex.quote(db)}" if db else ""
+    return f"flowscope resume {run_id}{where}"
+
+
+@contextmanager
+def interrupts(engine: Engine, db: str | None) -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into a resumable interrupt; a second SIGINT exits."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    seen: list[int] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        roots = engine.live_roots()
+        if seen and signum == signal.SIGINT:
+            for run_id in roots:
+                sys.stderr.write(f"\nexiting now; the run stays resumable: "
+                                 f"{resume_hint(run_id, db)}\n")
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        seen.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        for run_id in roots:
+            sys.stderr.write(f"\n{name}: stopping run {run_id} (running steps finish; "
+                             "press Ctrl-C again to exit at once)\n")
+            engine.interrupt(run_id, "sigint" if signum == signal.SIGINT else "sigterm")
+        sys.stderr.flush()
+
+    old_int = signal.signal(signal.SIGINT, handle)
+    old_term = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
 
 
 def show_result(console: Console, store: Journal, result: RunResult, *, quiet: bool = False,
@@ -156,16 +222,48 @@ def validate_command(
 
 
 @app.command("resume")
-def resume_command(run_id: RunArg, db: DbOption = None) -> None:
-    """Resume a run whose process died, from its journal (finished steps are not redone)."""
-    _run_on_store(db, lambda engine: engine.resume(run_id))
+def resume_command(
+    run_id: RunArg,
+    db: DbOption = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Take the run over even if its owner's lease is live (the owner "
+        "is stopped: its writes are refused from then on).",
+    )] = False,
+    on_crash: Annotated[str | None, typer.Option(
+        "--on-crash", metavar="rerun|fail",
+        help="For external steps that started before a crash and never committed: run "
+        "them again with the same idempotency key, or fail them (overrides `on_crash`).",
+    )] = None,
+) -> None:
+    """Resume an interrupted run, or one whose owner died, from its journal.
+
+    Steps with a committed result are not run again. A run another process is executing
+    is refused (its owner holds a lease) unless --force.
+    """
+    _run_on_store(db, lambda engine: engine.resume(run_id, force=force, on_crash=on_crash))
+
+
+#: How long ``flowscope cancel`` waits for a live owner to carry the cancel out.
+CANCEL_WAIT = 10.0
 
 
 @app.command("cancel")
-def cancel_command(run_id: RunArg, db: DbOption = None) -> None:
-    """Cancel an unfinished run, such as one whose process died."""
+def cancel_command(run_id: RunArg, db: DbOption = None, user: Annotated[str | None, typer.Option(
+        "--user", help=f"Who cancels it (default: ${USER_ENV} or the login name).",
+)] = None) -> None:
+    """Cancel an unfinished run, wherever it executes (its owner stops it)."""
     with opened_store(db) as store, engine_on(store) as engine:
         full_id = store.get_run(run_id).id
-        engine.cancel(full_id)
-        status = store.get_run(full_id).status.value
-    _stdout().print(f"run {full_id} ", status_text(status), sep="", soft_wrap=True)
+        outcome = engine.cancel(full_id, user=user or default_user())
+        status = store.get_run(full_id).status
+        deadline = time.monotonic() + CANCEL_WAIT
+        while outcome == "requested" and not status.is_finished \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status = store.get_run(full_id).status
+    console = _stdout()
+    if outcome == "requested" and not status.is_finished:
+        console.print(f"run {full_id}: cancel requested; its owner stops it shortly",
+                      soft_wrap=True)
+        return
+    console.print(f"run {full_id} ", status_text(status.value), sep="", soft_wrap=True)

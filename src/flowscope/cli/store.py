@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
 
 from flowscope.cli.options import db_url
 from flowscope.engine.hooks import EngineHooks
 from flowscope.engine.journal import Journal
+from flowscope.engine.leases import DEFAULT_TTL
 from flowscope.engine.runner import Engine
 from flowscope.errors import FlowscopeError, StoreError
 from flowscope.store import open_store
@@ -37,16 +43,48 @@ def opened_store(db: str | None) -> Iterator[Journal]:
         store.close()
 
 
+_TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_TTL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def lease_ttl(config_path: str | None = None) -> float:
+    """The run lease time from ``flowscope.yaml`` (``leases: {ttl: 30s}``; default 30 s).
+
+    Raises:
+        StoreError: the setting is not a positive duration.
+    """
+    path = Path(config_path or os.environ.get("FLOWSCOPE_CONFIG", "").strip()
+                or "flowscope.yaml")
+    if not path.is_file():
+        return DEFAULT_TTL
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return DEFAULT_TTL  # the diagnosis settings reader reports a broken file
+    section = data.get("leases") if isinstance(data, dict) else None
+    if section is None:
+        return DEFAULT_TTL
+    raw = section.get("ttl") if isinstance(section, dict) else section
+    match = _TTL.match(str(raw)) if isinstance(raw, int | float | str) \
+        and not isinstance(raw, bool) else None
+    value = float(match.group(1)) * _TTL_UNITS[match.group(2) or "s"] if match else 0.0
+    if value <= 0:
+        raise StoreError(f"{path}: leases.ttl {raw!r} is not a positive duration",
+                         hint="write e.g. leases: {ttl: 30s}")
+    return value
+
+
 @contextmanager
 def engine_on(store: Journal, hooks: Sequence[EngineHooks] = ()) -> Iterator[Engine]:
     """Yield an engine on ``store`` and release its worker threads afterwards.
 
     Failures are classified with the user's rules from ``flowscope.yaml`` (or
-    ``$FLOWSCOPE_CONFIG``) before the built-in ones.
+    ``$FLOWSCOPE_CONFIG``) before the built-in ones; run leases last ``leases.ttl``.
     """
     from flowscope.diagnosis.config import load_config
 
-    engine = Engine(store, hooks=hooks, classify=load_config().classifier())
+    engine = Engine(store, hooks=hooks, classify=load_config().classifier(),
+                    lease_ttl=lease_ttl())
     try:
         yield engine
     finally:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flowscope.engine import events as ev
 from flowscope.engine.execution import Preloaded
 from flowscope.engine.records import RunRecord, StepAttemptRecord
+from flowscope.engine.state import STATE_KINDS, fold_vars
 from flowscope.engine.status import StepStatus
 from flowscope.errors import FlowscopeError
 from flowscope.model import workflow_from_dict
@@ -116,15 +117,24 @@ def _apply_edit(target: dict[str, Any], path: list[str], value: Any, full: str) 
 
 def _prepare(
     plan: ForkPlan, record: RunRecord, wf: Workflow, engine: Engine,
-    state_edits: Mapping[str, Any] | None,
+    state_edits: Mapping[str, Any] | None, from_step: str,
 ) -> tuple[dict[str, Any], dict[str, Any], Preloaded]:
     latest = _latest(engine.store.get_steps(record.id))
     inputs = copy.deepcopy(dict(record.inputs))
-    vars_: dict[str, Any] = {}
     reused = set(plan.reuse)
-    for event in engine.store.get_events(record.id):
-        if isinstance(event, ev.VarsSet) and event.step_id in reused:
-            vars_.update(copy.deepcopy(dict(event.values)))
+    events = engine.store.get_events(record.id, kinds=(*STATE_KINDS, ev.EventKind.STEP_STARTED))
+    # The fork point is where the source run's latest attempt of ``from_step`` started:
+    # the state then is what that attempt saw (edits made at stops before it included).
+    boundary = max((e.seq for e in events
+                    if isinstance(e, ev.StepStarted) and e.step_id == from_step),
+                   default=None)
+
+    def before_fork(event: ev.Event) -> bool:
+        if isinstance(event, ev.VarsSet):
+            return event.step_id in reused
+        return boundary is None or event.seq < boundary
+
+    vars_ = fold_vars(events, keep=before_fork)
     outputs = {sid: copy.deepcopy(latest[sid].output) for sid in plan.reuse}
     for path, value in (state_edits or {}).items():
         parts = path.split(".")
@@ -166,7 +176,7 @@ async def fork_async(
 ) -> RunResult:
     """Run a fork of ``run_id`` from ``from_step`` to its end."""
     plan, record, wf = plan_fork(engine, run_id, from_step, rerun_effects=rerun_effects)
-    inputs, vars_, preloaded = _prepare(plan, record, wf, engine, state_edits)
+    inputs, vars_, preloaded = _prepare(plan, record, wf, engine, state_edits, from_step)
     execution = engine.prepare(
         wf, inputs, user=record.user, tags=record.tags, preloaded=preloaded,
         forked_from=(record.id, from_step), state_vars=vars_,

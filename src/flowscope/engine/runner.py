@@ -411,6 +411,10 @@ class Engine:
             with contextlib.suppress(FlowscopeError):
                 self.store.release_lease(lease)
 
+    def live_roots(self) -> list[str]:
+        """Ids of the root runs executing in this engine now."""
+        return [rid for rid, ex in list(self.live.items()) if ex.parent is None]
+
     def control(self, run_id: str) -> RunControl | None:
         """The control of a run executing in this engine (``None`` if it is not live here)."""
         return self.live.get(run_id)
