@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from debugger_helpers import Transcript, make_engine, nested, run_transcript
+from debugger_helpers import CHILD, Transcript, make_engine, nested, run_transcript
 from flowscope.debugger import WorkflowDebugger
 from flowscope.engine import RunStatus
 
@@ -132,3 +132,30 @@ def test_pause_stops_before_the_next_step(memory_store: Any) -> None:
     assert stop is not None and (stop.reason.value, stop.step_id) == ("pause", "s2")
     dbg.continue_execution()
     assert handle.result(10).ok
+
+
+SIBLING = {"name": "sibling", "steps": [
+    {"id": "a", "uses": "rec", "with": {"name": "a"}},
+    {"id": "sub", "needs": ["a"], "workflow": "child", "workflow_definition": CHILD},
+    {"id": "sib", "uses": "rec", "needs": ["a"], "with": {"name": "sib"}},
+    {"id": "z", "uses": "rec", "needs": ["sub", "sib"], "with": {"name": "z"}},
+]}
+
+INTO_PAST_A_READY_SIBLING: Transcript = [
+    (("entry", "a", 1), "step_over"),
+    (("step", "sub", 1), "step_into"),  # sib is ready too, held at the gate
+    (("step", "c1", 2), "step_over"),  # entered the child: sib did not steal the stop
+    (("step", "csub", 2), "step_over"),
+    (("step", "c2", 2), "step_over"),
+    (("step", "z", 1), "step_over"),
+]
+
+
+def test_step_into_enters_the_child_while_a_sibling_is_ready(memory_store: Any) -> None:
+    engine, calls = make_engine(memory_store)
+    dbg = WorkflowDebugger(engine, user="ann")
+    from flowscope.model import workflow_from_dict
+
+    result = run_transcript(dbg, workflow_from_dict(SIBLING), INTO_PAST_A_READY_SIBLING,
+                            stop_on_entry=True)
+    assert result.ok and set(calls.values()) == {1} and len(calls) == 7

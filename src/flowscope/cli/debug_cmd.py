@@ -137,7 +137,7 @@ class Repl:
             self.say("  'retry' runs the step again (edit its input first with "
                      "'set input.NAME = ...'); 'c' lets it fail", "dim")
         with contextlib.suppress(FlowscopeError):  # the run went on meanwhile
-            pending = self.session.inspect("input", user=self.user)["value"]
+            pending = self.session.inspect("input")["value"]
             self.say(f"  input: {one_line(pending, 160)}")
         for line in watch_lines(stop, self.seen):
             self.say(line)
@@ -165,11 +165,11 @@ def _no_args(rest: str, name: str) -> None:
         raise CommandLineError(f"{name} takes no argument", hint=f"type 'help {name}'")
 
 
-def _stepper(name: str, act: Callable[[Session, str], None]) -> Handler:
+def _stepper(name: str, act: Callable[[Session], None]) -> Handler:
     def handler(repl: Repl, rest: str) -> Outcome:
         _no_args(rest, name)
         repl.need_stop()
-        act(repl.session, repl.user)
+        act(repl.session)
         repl.stop = None
         return Outcome.RESUME
     return handler
@@ -179,7 +179,7 @@ def _return(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "return")
     if repl.need_stop().depth == 1:
         repl.say("in the top frame: 'return' runs on to the next breakpoint", "dim")
-    repl.session.step_out(user=repl.user)
+    repl.session.step_out()
     repl.stop = None
     return Outcome.RESUME
 
@@ -189,14 +189,14 @@ def _break(repl: Repl, rest: str) -> Outcome:
         return _breaks(repl, rest)
     spec = parse_break(rest)
     check_steps(spec, repl.known)
-    bp = repl.session.set_breakpoint(spec.step_id, user=repl.user, **spec.kwargs())
+    bp = repl.session.set_breakpoint(spec.step_id, **spec.kwargs())
     repl.say(f"breakpoint #{bp.id} at {bp.describe()}", "green")
     return Outcome.STAY
 
 
 def _breaks(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "breaks")
-    bps = repl.session.breakpoints(user=repl.user)
+    bps = repl.session.breakpoints()
     if not bps:
         repl.say("no breakpoints", "dim")
     else:
@@ -205,7 +205,7 @@ def _breaks(repl: Repl, rest: str) -> Outcome:
 
 
 def _clear(repl: Repl, rest: str) -> Outcome:
-    bps = repl.session.breakpoints(user=repl.user)
+    bps = repl.session.breakpoints()
     if rest == "all":
         chosen = bps
     elif rest.lstrip("#").isdigit():
@@ -220,7 +220,7 @@ def _clear(repl: Repl, rest: str) -> Outcome:
             raise CommandLineError(f"no breakpoint on step {step!r}",
                                    hint="list them with 'breaks'; clear ID, STEP or all")
     for bp in chosen:
-        repl.session.remove_breakpoint(bp.id, user=repl.user)
+        repl.session.remove_breakpoint(bp.id)
     repl.say(f"cleared {len(chosen)} breakpoint(s)"
              + (": " + ", ".join(f"#{b.id}" for b in chosen) if chosen else ""))
     return Outcome.STAY
@@ -232,7 +232,7 @@ def _toggle(enabled: bool) -> Handler:
         if not ids or not all(i.isdigit() for i in ids):
             raise CommandLineError("give breakpoint ids", hint="e.g. 'disable 1 2'")
         for bp_id in ids:
-            repl.session.update_breakpoint(int(bp_id), user=repl.user, enabled=enabled)
+            repl.session.update_breakpoint(int(bp_id), enabled=enabled)
         repl.say(("enabled" if enabled else "disabled") + " " + ", ".join(f"#{i}" for i in ids))
         return Outcome.STAY
     return handler
@@ -242,14 +242,14 @@ def _pause(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "pause")
     # At a stop, "pause" lets the run go on and stops it before the next step that starts
     # anywhere in it (Ctrl-C while the run goes on does the same).
-    repl.session.pause(user=repl.user)
+    repl.session.pause()
     repl.stop = None
     return Outcome.RESUME
 
 
 def _retry(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "retry")
-    repl.session.retry(user=repl.user)
+    repl.session.retry()
     repl.stop = None
     return Outcome.RESUME
 
@@ -276,7 +276,7 @@ def _vars(repl: Repl, rest: str) -> Outcome:
     words = rest.split()
     if words:
         start = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
-        found = repl.session.variables(words[0], start, VARS_PAGE + 1, user=repl.user)
+        found = repl.session.variables(words[0], start, VARS_PAGE + 1)
         for var in found[:VARS_PAGE]:
             repl.say(f"  {var.name} = {var.preview.text}  ({var.preview.type})")
         if len(found) > VARS_PAGE:
@@ -285,7 +285,7 @@ def _vars(repl: Repl, rest: str) -> Outcome:
             repl.say("  (empty)", "dim")
         return Outcome.STAY
     for scope in ("inputs", "steps", "vars", "input"):
-        value = repl.session.inspect(scope, user=repl.user)["value"]
+        value = repl.session.inspect(scope)["value"]
         title = f"input (pending: {stop.step_id})" if scope == "input" else scope
         repl.say(title, "bold")
         items = list(value.items()) if isinstance(value, dict) else []
@@ -304,7 +304,7 @@ def _vars(repl: Repl, rest: str) -> Outcome:
 def _print(repl: Repl, rest: str) -> Outcome:
     if not rest:
         raise CommandLineError("print needs an expression", hint="e.g. 'p vars.total * 2'")
-    value = repl.session.evaluate(rest, user=repl.user)
+    value = repl.session.evaluate(rest)
     repl.say(to_json(value))
     return Outcome.STAY
 
@@ -314,9 +314,9 @@ def _watch(repl: Repl, rest: str) -> Outcome:
         return _watches(repl, rest)
     stop_on_change = rest.startswith("--stop ")
     expression = rest.removeprefix("--stop ").strip()
-    repl.session.add_watch(expression, user=repl.user, stop_on_change=stop_on_change)
+    repl.session.add_watch(expression, stop_on_change=stop_on_change)
     try:
-        found = repl.session.evaluate(expression, user=repl.user)
+        found = repl.session.evaluate(expression)
         repl.seen[expression] = found
         value = one_line(found, 100)
     except FlowscopeError as exc:
@@ -327,13 +327,13 @@ def _watch(repl: Repl, rest: str) -> Outcome:
 
 
 def _unwatch(repl: Repl, rest: str) -> Outcome:
-    watched = repl.session.watch_expressions(user=repl.user)
+    watched = repl.session.watch_expressions()
     chosen = watched if rest == "all" else [rest]
     if not rest or (rest not in watched and rest != "all"):
         raise CommandLineError(f"not watching {rest!r}",
                                hint="unwatch one of: " + (", ".join(watched) or "none"))
     for expression in chosen:
-        repl.session.remove_watch(expression, user=repl.user)
+        repl.session.remove_watch(expression)
         repl.seen.pop(expression, None)
     repl.say(f"stopped watching {', '.join(chosen) or 'nothing'}")
     return Outcome.STAY
@@ -341,14 +341,14 @@ def _unwatch(repl: Repl, rest: str) -> Outcome:
 
 def _watches(repl: Repl, rest: str) -> Outcome:
     _no_args(rest, "watches")
-    watched = repl.session.watch_expressions(user=repl.user)
+    watched = repl.session.watch_expressions()
     if not watched:
         repl.say("no watches", "dim")
         return Outcome.STAY
     at_stop = {w.expression: w for w in (repl.stop.watches if repl.stop else ())}
     for expression in watched:
         try:
-            value = one_line(repl.session.evaluate(expression, user=repl.user), 100)
+            value = one_line(repl.session.evaluate(expression), 100)
         except FlowscopeError as exc:
             value = f"<{exc}>"
         changed = expression in at_stop and at_stop[expression].changed
@@ -360,8 +360,8 @@ def _watches(repl: Repl, rest: str) -> Outcome:
 
 def _set(repl: Repl, rest: str) -> Outcome:
     path, expression = split_assignment(rest, "set")
-    value = repl.session.evaluate(expression, user=repl.user)
-    old = repl.session.set_variable(path, value, user=repl.user)
+    value = repl.session.evaluate(expression)
+    old = repl.session.set_variable(path, value)
     repl.say(f"{path} = {one_line(value, 100)} (was {one_line(old, 60)})", "green")
     return Outcome.STAY
 
@@ -372,7 +372,7 @@ def _snapshots(repl: Repl, rest: str) -> Outcome:
     table = Table(expand=False, box=None, pad_edge=False)
     for name in ("id", "before step", "run", "taken at", ""):
         table.add_column(name)
-    for snap in repl.session.snapshots(user=repl.user):
+    for snap in repl.session.snapshots():
         table.add_row(str(snap.id), snap.step_id or "", short_id(snap.run_id or ""),
                       format_time(snap.taken_at), "◀ now" if snap.id == current else "")
     repl.console.print(table)
@@ -381,7 +381,7 @@ def _snapshots(repl: Repl, rest: str) -> Outcome:
 
 def _restore(repl: Repl, rest: str) -> Outcome:
     snapshot_id = parse_snapshot_id(rest)
-    again = repl.session.restore(snapshot_id, user=repl.user)
+    again = repl.session.restore(snapshot_id)
     repl.say(f"restored snapshot {snapshot_id}; running again: {', '.join(again) or 'nothing'}",
              "green")
     repl.stop = None
@@ -402,7 +402,7 @@ def _diff(repl: Repl, rest: str) -> Outcome:
             raise CommandLineError("this stop has no snapshot", hint="give two ids")
         b = current
     repl.say(f"snapshot {a} -> {b}", "bold")
-    for line in diff_lines(repl.session.compare(a, b, user=repl.user)):
+    for line in diff_lines(repl.session.compare(a, b)):
         repl.say(line)
     return Outcome.STAY
 
@@ -414,12 +414,12 @@ def _fork(repl: Repl, rest: str) -> Outcome:
     step, edits = words[0], {}
     for word in words[1:]:
         path, expression = split_assignment(word, "fork STEP")
-        edits[path] = repl.session.evaluate(expression, user=repl.user)
+        edits[path] = repl.session.evaluate(expression)
     run_id = repl.frame_run(step)
-    plan = repl.session.fork_preview(run_id, step, user=repl.user)
+    plan = repl.session.fork_preview(run_id, step)
     repl.say(f"forking run {short_id(run_id)} from {step}: reusing "
              f"{', '.join(plan['reuse']) or 'nothing'}; running {', '.join(plan['run'])}")
-    result = repl.session.fork(run_id, step, edits or None, user=repl.user)
+    result = repl.session.fork(run_id, step, edits or None)
     style = "green" if result.ok else "bold red"
     repl.say(f"fork run {result.id} {result.status.value}", style)
     if result.outputs is not None:
@@ -431,7 +431,7 @@ def _fork(repl: Repl, rest: str) -> Outcome:
 
 def _trace(repl: Repl, rest: str) -> Outcome:
     step = rest or None
-    entries = repl.session.trace(repl.frame_run(step), step, user=repl.user)
+    entries = repl.session.trace(repl.frame_run(step), step)
     if not entries:
         repl.say("no step attempts yet", "dim")
     else:
@@ -487,13 +487,13 @@ COMMANDS: tuple[Command, ...] = (
             _toggle(False)),
     Command(("next", "n"), "n", "Step over: run this step (a whole sub-workflow included) "
             "and stop before the next step of this frame.",
-            _stepper("next", lambda s, u: s.step_over(user=u))),
+            _stepper("next", lambda s: s.step_over())),
     Command(("step", "s"), "s", "Step into the sub-workflow this step starts (else: next).",
-            _stepper("step", lambda s, u: s.step_into(user=u))),
+            _stepper("step", lambda s: s.step_into())),
     Command(("return", "r"), "r", "Step out: finish this sub-workflow, stop at the parent's "
             "next step.", _return),
     Command(("continue", "c", "cont"), "c", "Run to the next breakpoint (or the end).",
-            _stepper("continue", lambda s, u: s.continue_(user=u))),
+            _stepper("continue", lambda s: s.continue_())),
     Command(("pause",), "pause", "Go on, but stop before the next step that starts anywhere "
             "in the run (Ctrl-C while it runs does the same).", _pause),
     Command(("retry",), "retry", "At an exception stop: run the failed step again.", _retry),
@@ -570,7 +570,7 @@ def debug_command(
                 session = debugger.open_session(user=user, stop_on_entry=stop_on_entry,
                                                 stop_on_error=stop_on_error)
                 for spec in specs:
-                    session.set_breakpoint(spec.step_id, user=user, **spec.kwargs())
+                    session.set_breakpoint(spec.step_id, **spec.kwargs())
                 execution = engine.prepare(workflow, values, user=user)
                 debugger.attach(session.id, execution.run_id, user=user)
                 repl = Repl(session, user, console, workflow, execution.run_id)

@@ -36,6 +36,7 @@ from flowscope.debugger import (
     Session,
     Stop,
     StopReason,
+    StopTimeoutError,
 )
 from flowscope.engine import events as ev
 from flowscope.engine.hooks import EngineHooks
@@ -442,7 +443,7 @@ def log_line(event: ev.Log) -> Text:
     return Text(f"{event.source or 'log'} [{event.step_id or '-'}] {event.message}", style)
 
 
-def next_stop(session: Session, user: str, ended: Callable[[], bool],
+def next_stop(session: Session, ended: Callable[[], bool],
               show_log: Callable[[ev.Log], None], feed: LogFeed,
               poll: float = 0.05) -> Stop | None:
     """Wait for the run's next stop; None once it ended. Ctrl-C meanwhile pauses it."""
@@ -450,10 +451,14 @@ def next_stop(session: Session, user: str, ended: Callable[[], bool],
         for event in feed.drain():
             show_log(event)
         try:
-            stop = session.wait_for_stop(poll, user=user)
+            stop = session.wait_for_stop(poll)
         except KeyboardInterrupt:
-            session.pause(user=user)
+            session.pause()
             continue
+        except StopTimeoutError:
+            if not ended():
+                continue
+            stop = None
         if stop is not None:
             for event in feed.drain():
                 show_log(event)
@@ -477,20 +482,20 @@ def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed)
     thread = threading.Thread(target=main, name="flowscope-debug-run", daemon=True)
     repl.say(Text.assemble("debugging ", (repl.root.name, "bold"),
                            f"  run {repl.root_run_id}  (type 'help' for commands)"))
-    if not repl.session.breakpoints(user=repl.user) and not repl.session.stop_on_entry \
+    if not repl.session.breakpoints() and not repl.session.stop_on_entry \
             and not repl.session.stop_on_error:
         repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
     thread.start()
     reader = LineReader(sys.stdin, repl.console.file)
     quitting = False
     while True:
-        stop = next_stop(repl.session, repl.user, future.done,
+        stop = next_stop(repl.session, future.done,
                          lambda e: repl.say(log_line(e)), feed)
         if stop is None:
             break
         if quitting:  # a stop reached while the cancel was on its way: let it go
             with contextlib.suppress(FlowscopeError):
-                repl.session.continue_(user=repl.user)
+                repl.session.continue_()
             continue
         repl.show_stop(stop)
         outcome = Outcome.STAY

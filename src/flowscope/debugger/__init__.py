@@ -16,8 +16,10 @@ from flowscope.debugger.errors import (
     NotStoppedError,
     SessionNotFoundError,
     SnapshotNotFoundError,
+    StopTimeoutError,
 )
 from flowscope.debugger.facade import BackgroundRun, WorkflowDebugger
+from flowscope.debugger.restore import Rewound
 from flowscope.debugger.session import Session
 from flowscope.debugger.snapshots import Snapshot
 from flowscope.debugger.stops import Stop, StopReason, WatchValue
@@ -27,7 +29,7 @@ from flowscope.debugger.values import Preview, Variable, compare_states
 __all__ = [
     "BackgroundRun", "Breakpoint", "BreakpointError", "BreakpointKind", "Debugger",
     "DebuggerValueError", "HitCondition", "HitConditionError", "NotStoppedError", "Preview",
-    "Session", "SessionNotFoundError", "Snapshot", "SnapshotNotFoundError", "Stop",
-    "StopReason", "TraceEntry", "Variable", "WatchValue", "WorkflowDebugger", "build_trace",
-    "compare_states", "export_json",
+    "Rewound", "Session", "SessionNotFoundError", "Snapshot", "SnapshotNotFoundError", "Stop",
+    "StopReason", "StopTimeoutError", "TraceEntry", "Variable", "WatchValue",
+    "WorkflowDebugger", "build_trace", "compare_states", "export_json",
 ]
