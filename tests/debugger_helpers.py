@@ -164,6 +164,7 @@ def run_transcript(dbg: WorkflowDebugger, wf: Any, transcript: Transcript, *,
             break
         result = plain(driver.call(command))
         name = command if isinstance(command, str) else command[0]
+        name = ALIASES.get(name, ("", name))[1]
         if dry_run:
             shown = "" if result is None or (name in RESUMING and len(line) < 3) \
                 else f", {result!r}"

@@ -43,37 +43,38 @@ def pending(where: str, finished: tuple[str, ...] = ()) -> PendingStep:
                        state=state, parent_frames=parents)
 
 
-O, I, U, C, P = StepMode.OVER, StepMode.INTO, StepMode.OUT, StepMode.CONTINUE, StepMode.PAUSE
+OVER, INTO, OUT, CONT, PAUSE = (StepMode.OVER, StepMode.INTO, StepMode.OUT, StepMode.CONTINUE,
+                                StepMode.PAUSE)
 
 CASES = [
     # mode, stopped at, next step, finished in its run, stops?
-    (C, AT_SUB, "R.sib", (), False),  # continue: only breakpoints stop
-    (C, AT_C1, "C.csub", (), False),
-    (P, AT_SUB, "R.sib", (), True),  # pause: the next step anywhere
-    (P, AT_G1, "O.o1", (), True),
-    (O, (), "G.g1", (), True),  # no reference (after a restore): any step
-    (I, (), "R.sib", (), True),
-    (O, AT_SUB, "R.sib", (), True),  # over: the same run...
-    (O, AT_SUB, "C.c1", (), False),  # ... not inside the step run over
-    (O, AT_C1, "C.csub", (), True),
-    (O, AT_C1, "G.g1", (), False),
-    (O, AT_C1, "R.sib", (), True),  # ... or an ancestor, once the child ended
-    (O, AT_G1, "R.sib", (), True),
-    (O, AT_C1, "O.o1", (), False),  # ... never a cousin run
-    (U, AT_C1, "C.csub", (), False),  # out: not the same run
-    (U, AT_G1, "G.g1", (), False),
-    (U, AT_G1, "C.c1", (), True),  # the parent...
-    (U, AT_G1, "R.sib", (), True),  # ... or above
-    (U, AT_SUB, "R.sib", (), False),  # out of the root: nothing above
-    (I, AT_SUB, "C.c1", (), True),  # into: the first step of the child
-    (I, AT_CSUB, "G.g1", (), True),
-    (I, AT_SUB, "G.g1", (), True),  # deeper in the child too
-    (I, AT_SUB, "R.sib", (), False),  # a ready sibling does not take the stop
-    (I, AT_SUB, "R.sib", ("a",), False),
-    (I, AT_SUB, "R.sib", ("sub",), True),  # the child ran without a stop: as over
-    (I, AT_SUB, "O.o1", (), False),  # another sub-workflow is not the one entered
-    (I, AT_CSUB, "C.c1", (), False),
-    (I, AT_CSUB, "R.sib", (), True),  # an ancestor: the child ended
+    (CONT, AT_SUB, "R.sib", (), False),  # continue: only breakpoints stop
+    (CONT, AT_C1, "C.csub", (), False),
+    (PAUSE, AT_SUB, "R.sib", (), True),  # pause: the next step anywhere
+    (PAUSE, AT_G1, "O.o1", (), True),
+    (OVER, (), "G.g1", (), True),  # no reference (after a restore): any step
+    (INTO, (), "R.sib", (), True),
+    (OVER, AT_SUB, "R.sib", (), True),  # over: the same run...
+    (OVER, AT_SUB, "C.c1", (), False),  # ... not inside the step run over
+    (OVER, AT_C1, "C.csub", (), True),
+    (OVER, AT_C1, "G.g1", (), False),
+    (OVER, AT_C1, "R.sib", (), True),  # ... or an ancestor, once the child ended
+    (OVER, AT_G1, "R.sib", (), True),
+    (OVER, AT_C1, "O.o1", (), False),  # ... never a cousin run
+    (OUT, AT_C1, "C.csub", (), False),  # out: not the same run
+    (OUT, AT_G1, "G.g1", (), False),
+    (OUT, AT_G1, "C.c1", (), True),  # the parent...
+    (OUT, AT_G1, "R.sib", (), True),  # ... or above
+    (OUT, AT_SUB, "R.sib", (), False),  # out of the root: nothing above
+    (INTO, AT_SUB, "C.c1", (), True),  # into: the first step of the child
+    (INTO, AT_CSUB, "G.g1", (), True),
+    (INTO, AT_SUB, "G.g1", (), True),  # deeper in the child too
+    (INTO, AT_SUB, "R.sib", (), False),  # a ready sibling does not take the stop
+    (INTO, AT_SUB, "R.sib", ("a",), False),
+    (INTO, AT_SUB, "R.sib", ("sub",), True),  # the child ran without a stop: as over
+    (INTO, AT_SUB, "O.o1", (), False),  # another sub-workflow is not the one entered
+    (INTO, AT_CSUB, "C.c1", (), False),
+    (INTO, AT_CSUB, "R.sib", (), True),  # an ancestor: the child ended
 ]
 
 
