@@ -3,6 +3,14 @@
 The core (:class:`Debugger`) is an engine hook that decides whether a run stops; it
 never prints or reads input. Front ends talk to a :class:`Session`; the seed-compatible
 :class:`WorkflowDebugger` facade wraps both.
+
+The modules, one concept each: ``core`` (the engine hook, session lookup and ownership),
+``session`` (commands and the stop itself), ``stepping`` (the pure ``stop_here``
+predicate), ``breaking`` (the breakpoint decision) over ``breakpoints`` (what they
+match), ``watches``, ``inspection`` (inspect and edit at a stop), ``snapshots`` (the
+ring), ``history`` (snapshots at step boundaries and their stored delta form),
+``restore`` (rewinding to a snapshot), ``tree`` (one debugged run tree's live state),
+``persistence`` (sessions, breakpoints and history rows in the store), ``traces``.
 """
 
 from __future__ import annotations
