@@ -328,3 +328,19 @@ def test_restore_keeps_external_steps_unless_asked(shop: Path, command: str, aga
                                   ("breakpoint", "finish")]
     assert (shop.parent / "charges.txt").read_text() == "x" * charges
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_step_into_enters_the_sub_workflow_while_a_sibling_is_ready(shop: Path) -> None:
+    shop.write_text(SHOP.replace("  - id: finish\n", """\
+  - id: note
+    uses: shop_acts:finish
+    needs: [prepare]
+    with: {receipt: "NOTE"}
+  - id: finish
+"""))
+    proc = debug(shop, "s\nc\n", "--break", "pay")
+
+    # At pay, the sibling note is ready too (held while the run is stopped); 's' still
+    # enters the payment sub-workflow instead of stopping at note.
+    assert stops(proc.stdout) == [("breakpoint", "pay"), ("step", "authorise")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
