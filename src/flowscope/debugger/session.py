@@ -302,9 +302,14 @@ class Session:
         if entry and pending.depth == 1 and self.stop_on_entry and not tree.entered:
             tree.entered = True
             reason = StopReason.ENTRY
-        hit = self._breaks.at_step(pending, entry)
-        if hit is not None:
-            return StopReason.BREAKPOINT, hit
+        table = self.table
+        # The decision is only asked when a breakpoint may apply: most steps have none, and
+        # this runs before every step.
+        if (entry and table.entry) or pending.step.id in table.by_step \
+                or (pending.via is not None and table.by_edge):
+            hit = self._breaks.at_step(pending, entry)
+            if hit is not None:
+                return StopReason.BREAKPOINT, hit
         mode = tree.mode
         if reason is None and mode is not StepMode.CONTINUE \
                 and stop_here(mode, tree.ref_frames, pending):
