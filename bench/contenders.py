@@ -176,7 +176,7 @@ def _debugger_attached(shape: str, steps: int, workdir: Path) -> tuple[Runner, i
     every = max(1, (steps - 1) // DEBUG_BREAKPOINTS)
     targets = [f"s{i}" for i in range(1, steps, every)][:DEBUG_BREAKPOINTS]
     for step_id in targets:
-        session.set_breakpoint(step_id, user="bench", condition=DEBUG_CONDITION)
+        session.set_breakpoint(step_id, condition=DEBUG_CONDITION)
 
     def run() -> None:
         result = engine.run(workflow)

@@ -301,3 +301,46 @@ def test_unknown_file_exits_2(tmp_path: Path) -> None:
 
     assert proc.returncode == 2
     assert "not found" in proc.stderr
+
+
+@pytest.mark.parametrize(("command", "again", "kept", "charges"), [
+    ("restore 1", "pay", "prepare", 1),
+    ("restore 1 --rerun-effects", "prepare, pay", None, 2),
+])
+def test_restore_keeps_external_steps_unless_asked(shop: Path, command: str, again: str,
+                                                   kept: str | None, charges: int) -> None:
+    shop.write_text(SHOP.replace("    uses: shop_acts:prepare\n",
+                                 "    uses: shop_acts:prepare\n    effects: external\n"))
+    acts = shop.parent / "shop_acts.py"
+    acts.write_text(ACTS.replace(
+        "def prepare(qty):\n",
+        "def prepare(qty):\n    with open('charges.txt', 'a') as f:\n        f.write('x')\n"))
+    proc = debug(shop, f"{command}\nc\nc\n", "--break", "finish")
+
+    out = after(proc.stdout, command)
+    assert out.startswith(f"restored snapshot 1; running again: {again}\n"), out
+    if kept is None:
+        assert "kept" not in out
+    else:
+        assert f"kept the recorded results of external steps: {kept}" in out
+    first = again.split(", ")[0]
+    assert stops(proc.stdout) == [("breakpoint", "finish"), ("step", first),
+                                  ("breakpoint", "finish")]
+    assert (shop.parent / "charges.txt").read_text() == "x" * charges
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_step_into_enters_the_sub_workflow_while_a_sibling_is_ready(shop: Path) -> None:
+    shop.write_text(SHOP.replace("  - id: finish\n", """\
+  - id: note
+    uses: shop_acts:finish
+    needs: [prepare]
+    with: {receipt: "NOTE"}
+  - id: finish
+"""))
+    proc = debug(shop, "s\nc\n", "--break", "pay")
+
+    # At pay, the sibling note is ready too (held while the run is stopped); 's' still
+    # enters the payment sub-workflow instead of stopping at note.
+    assert stops(proc.stdout) == [("breakpoint", "pay"), ("step", "authorise")]
+    assert proc.returncode == 0, proc.stdout + proc.stderr

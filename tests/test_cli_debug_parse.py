@@ -8,21 +8,18 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from flowscope.cli.debug_cmd import COMMANDS_BY_NAME
-from flowscope.cli.debug_repl import (
+from flowscope.cli.debug_commands import COMMANDS_BY_NAME
+from flowscope.cli.debug_parse import (
     BreakSpec,
     check_steps,
-    diff_lines,
-    frame_path,
     parse_break,
     parse_break_flag,
     parse_snapshot_id,
     split_assignment,
-    steps_line,
-    stop_header,
     tokens,
     unquote,
 )
+from flowscope.cli.debug_render import diff_lines, frame_path, steps_line, stop_header
 from flowscope.cli.main import app
 from flowscope.cli.options import CommandLineError
 from flowscope.debugger import BreakpointKind, Stop, StopReason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -13,6 +14,7 @@ from flowscope.debugger import (
     HitConditionError,
     NotStoppedError,
     StopReason,
+    StopTimeoutError,
     WorkflowDebugger,
 )
 from flowscope.engine import RunStatus
@@ -51,14 +53,14 @@ def setup(store: Any) -> Any:
 def test_condition_hit_condition_and_hit_limit(setup: Any) -> None:
     _, _, dbg, _ = setup
     session = dbg.session
-    session.set_breakpoint("s1", user="ann", condition="vars.last == 0")
-    session.set_breakpoint("s2", user="ann", condition="vars.last == 99")  # never holds
+    session.set_breakpoint("s1", condition="vars.last == 0")
+    session.set_breakpoint("s2", condition="vars.last == 99")  # never holds
     for i in range(3, 6):
-        session.set_breakpoint(f"s{i}", user="ann", hit_condition=">= 1", hit_limit=1)
+        session.set_breakpoint(f"s{i}", hit_condition=">= 1", hit_limit=1)
     dbg.start(chain())
     assert stops(dbg) == [("breakpoint", "s1"), ("breakpoint", "s3"), ("breakpoint", "s4"),
                           ("breakpoint", "s5")]
-    counts = {bp.step_id: bp.hit_count for bp in session.breakpoints(user="ann")}
+    counts = {bp.step_id: bp.hit_count for bp in session.breakpoints()}
     assert counts == {"s1": 1, "s2": 0, "s3": 1, "s4": 1, "s5": 1}
 
 
@@ -84,8 +86,8 @@ def test_bad_condition_refused_when_set(memory_store: Any, bad: str) -> None:
     engine, _ = make_engine(memory_store)
     session = Debugger(engine).open_session(user="ann")
     with pytest.raises(ExpressionSyntaxError):
-        session.set_breakpoint("s0", user="ann", condition=bad)
-    assert session.breakpoints(user="ann") == []
+        session.set_breakpoint("s0", condition=bad)
+    assert session.breakpoints() == []
 
 
 @pytest.mark.parametrize("bad", ["> x", ">= -1", "% 0", "~3", "", True])
@@ -93,18 +95,18 @@ def test_bad_hit_condition_refused(memory_store: Any, bad: Any) -> None:
     engine, _ = make_engine(memory_store)
     session = Debugger(engine).open_session(user="ann")
     with pytest.raises(HitConditionError, match="hit condition"):
-        session.set_breakpoint("s0", user="ann", hit_condition=bad)
+        session.set_breakpoint("s0", hit_condition=bad)
 
 
 def test_bad_log_message_and_hit_limit_refused(memory_store: Any) -> None:
     engine, _ = make_engine(memory_store)
     session = Debugger(engine).open_session(user="ann")
     with pytest.raises(ExpressionSyntaxError):
-        session.set_breakpoint("s0", user="ann", log_message="value {x +}")
+        session.set_breakpoint("s0", log_message="value {x +}")
     with pytest.raises(DebuggerError, match="hit_limit"):
-        session.set_breakpoint("s0", user="ann", hit_limit=0)
+        session.set_breakpoint("s0", hit_limit=0)
     with pytest.raises(DebuggerError, match="step_id"):
-        session.set_breakpoint("", user="ann")
+        session.set_breakpoint("")
 
 
 def test_logpoint_logs_an_event_and_never_stops(setup: Any) -> None:
@@ -120,9 +122,9 @@ def test_logpoint_logs_an_event_and_never_stops(setup: Any) -> None:
 def test_edge_entry_and_failure_breakpoints(setup: Any) -> None:
     engine, _, dbg, _ = setup
     session = dbg.session
-    session.set_breakpoint("z", user="ann", kind="edge", source="p1")  # z becomes ready via p2
-    session.set_breakpoint("p2", user="ann", kind="edge", source="sub")
-    session.set_breakpoint(user="ann", kind="entry", workflow="grand")
+    session.set_breakpoint("z", kind="edge", source="p1")  # z becomes ready via p2
+    session.set_breakpoint("p2", kind="edge", source="sub")
+    session.set_breakpoint(kind="entry", workflow="grand")
     dbg.start(nested())
     got = stops(dbg)
     assert got[:2] == [("breakpoint", "g1"), ("breakpoint", "p2")]
@@ -134,10 +136,10 @@ def test_edge_entry_and_failure_breakpoints(setup: Any) -> None:
     engine.register_action("boom", boom)
     wf = workflow_from_dict({"name": "f", "steps": [
         {"id": "x", "uses": "boom", "with": {"name": "x"}}]})
-    bp = session.set_breakpoint(user="ann", kind="failure", categories=["validation"])
+    bp = session.set_breakpoint(kind="failure", categories=["validation"])
     dbg.start(wf)
     assert stops(dbg) == []  # a timeout is not a validation error
-    session.update_breakpoint(bp.id, user="ann", categories=["timeout"])
+    session.update_breakpoint(bp.id, categories=["timeout"])
     handle = dbg.start(wf)
     stop = dbg.wait_for_stop(WAIT)
     assert stop is not None and stop.reason is StopReason.EXCEPTION
@@ -150,14 +152,14 @@ def test_edge_entry_and_failure_breakpoints(setup: Any) -> None:
 def test_breakpoints_added_and_removed_while_live(setup: Any) -> None:
     _, _, dbg, _ = setup
     session = dbg.session
-    first = session.set_breakpoint("s1", user="ann")
-    gone = session.set_breakpoint("s4", user="ann")
+    first = session.set_breakpoint("s1")
+    gone = session.set_breakpoint("s4")
     handle = dbg.start(chain())
     stop = dbg.wait_for_stop(WAIT)
     assert stop is not None and stop.step_id == "s1"
-    session.remove_breakpoint(gone.id, user="ann")
-    session.set_breakpoint("s3", user="ann")
-    session.update_breakpoint(first.id, user="ann", enabled=False)
+    session.remove_breakpoint(gone.id)
+    session.set_breakpoint("s3")
+    session.update_breakpoint(first.id, enabled=False)
     dbg.continue_execution()
     assert stops(dbg) == [("breakpoint", "s3")]
     assert handle.result(WAIT).ok
@@ -176,22 +178,22 @@ def test_inspect_evaluate_previews_paging_and_set_variable(setup: Any) -> None:
     handle = dbg.start(workflow_from_dict(big))
     stop = dbg.wait_for_stop(WAIT)
     assert stop is not None and stop.step_id == "use"
-    assert [v.name for v in session.scopes(user="ann")] == ["inputs", "steps", "vars", "run",
+    assert [v.name for v in session.scopes()] == ["inputs", "steps", "vars", "run",
                                                             "input"]
-    page = session.variables("vars.items", 10, 5, user="ann")
+    page = session.variables("vars.items", 10, 5)
     assert [(v.name, v.path, v.preview.text) for v in page][:2] == [
         ("10", "vars.items.10", "10"), ("11", "vars.items.11", "11")]
     assert len(page) == 5
-    items = session.variables("vars", user="ann")[0]
+    items = session.variables("vars")[0]
     assert items.name == "items" and items.has_children and items.preview.length == 500
     assert items.preview.truncated and len(items.preview.text) <= 80
-    assert session.evaluate("len(vars.items) + input.value", user="ann") == 500
+    assert session.evaluate("len(vars.items) + input.value") == 500
     with pytest.raises(ExpressionSyntaxError):
-        session.evaluate("vars.items[", user="ann")
-    assert session.set_variable("input.value", 41, user="ann") == 0
-    assert session.set_variable("vars.total", 7, user="ann") == 0
+        session.evaluate("vars.items[")
+    assert session.set_variable("input.value", 41) == 0
+    assert session.set_variable("vars.total", 7) == 0
     with pytest.raises(DebuggerError, match="only vars"):
-        session.set_variable("steps.mk.output", 1, user="ann")
+        session.set_variable("steps.mk.output", 1)
     assert dbg.inspect_variable("vars.total") == 7
     dbg.continue_execution()
     result = handle.result(WAIT)
@@ -206,8 +208,8 @@ def test_inspect_evaluate_previews_paging_and_set_variable(setup: Any) -> None:
 def test_watches_report_changes_and_can_stop(setup: Any) -> None:
     _, _, dbg, _ = setup
     session = dbg.session
-    session.add_watch("vars.last", user="ann")
-    session.add_watch("nope.x", user="ann")
+    session.add_watch("vars.last")
+    session.add_watch("nope.x")
     dbg.set_breakpoint("s2")
     dbg.set_breakpoint("s3")
     dbg.start(chain())
@@ -222,10 +224,10 @@ def test_watches_report_changes_and_can_stop(setup: Any) -> None:
     dbg.continue_execution()
     assert dbg.wait_for_stop(WAIT) is None
     with pytest.raises(ExpressionSyntaxError):
-        session.add_watch("(", user="ann")
-    for bp in session.breakpoints(user="ann"):
-        session.remove_breakpoint(bp.id, user="ann")
-    session.add_watch("vars.last", user="ann", stop_on_change=True)
+        session.add_watch("(")
+    for bp in session.breakpoints():
+        session.remove_breakpoint(bp.id)
+    session.add_watch("vars.last", stop_on_change=True)
     dbg.start(chain())
     assert stops(dbg)[:2] == [("watch", "s1"), ("watch", "s2")]  # s0: not set yet
 
@@ -248,12 +250,12 @@ def test_stop_on_error_edit_input_and_retry(setup: Any) -> None:
     assert stop is not None and stop.reason is StopReason.EXCEPTION and stop.step_id == "d"
     assert stop.error is not None and stop.error.type == "ZeroDivisionError"
     assert store.get_run(handle.run_id).status is RunStatus.PAUSED  # not failed yet
-    dbg.session.set_variable("input.b", 5, user="ann")
-    dbg.session.retry(user="ann")
+    dbg.session.set_variable("input.b", 5)
+    dbg.session.retry()
     result = handle.result(WAIT)
     assert result.ok and result.outputs == {"q": 2.0} and seen == [0, 5]
     with pytest.raises(NotStoppedError):
-        dbg.session.retry(user="ann")
+        dbg.session.retry()
 
 
 def test_stop_on_error_then_let_it_fail(setup: Any) -> None:
@@ -290,7 +292,7 @@ def test_restore_rewinds_and_reruns(setup: Any) -> None:
                if a.rewound]
     assert rewound == ["s2", "s3"]
     with pytest.raises(NotStoppedError):
-        dbg.session.restore(snaps["s2"].id, user="ann")
+        dbg.session.restore(snaps["s2"].id)
 
 
 def test_fork_through_the_facade_does_not_repeat_external_steps(setup: Any) -> None:
@@ -313,12 +315,15 @@ def test_another_user_is_refused(memory_store: Any) -> None:
     engine, _ = make_engine(memory_store)
     debugger = Debugger(engine)
     session = debugger.open_session(user="ann", workflow="loopy")
+    # Ownership is checked where a session is looked up: bob never gets ann's session.
+    bobs = functools.partial(debugger.get_session, session.id, user="bob")
     for call in (
-        lambda: session.set_breakpoint("s1", user="bob"),
-        lambda: session.breakpoints(user="bob"),
-        lambda: session.step_over(user="bob"),
-        lambda: session.snapshots(user="bob"),
-        lambda: session.evaluate("1", user="bob"),
+        lambda: bobs().set_breakpoint("s1"),
+        lambda: bobs().breakpoints(),
+        lambda: bobs().step_over(),
+        lambda: bobs().snapshots(),
+        lambda: bobs().evaluate("1"),
+        lambda: debugger.attach(session.id, "any-run", user="bob"),
         lambda: debugger.get_session(session.id, user="bob"),
         lambda: debugger.session_record(session.id, user="bob"),
         lambda: debugger.close_session(session.id, user="bob"),
@@ -334,18 +339,33 @@ def test_workflow_session_debugs_runs_from_their_first_step(memory_store: Any) -
     debugger = Debugger(engine)
     session = debugger.open_session(user="ann", workflow="loopy", stop_on_entry=True)
     seen: list[Any] = []
-    session.subscribe(lambda stop: seen.append(stop and stop.step_id), user="ann")
+    session.subscribe(lambda stop: seen.append(stop and stop.step_id))
     result: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: result.setdefault("r", engine.run(chain())))
     thread.start()
-    stop = session.wait_for_stop(WAIT, user="ann")
+    stop = session.wait_for_stop(WAIT)
     assert stop is not None and (stop.reason, stop.step_id) == (StopReason.ENTRY, "s0")
-    session.continue_(user="ann")
+    session.continue_()
     thread.join(WAIT)
     assert result["r"].ok and seen == ["s0", None]
+    assert session.wait_for_stop(WAIT) is None  # the end of the debugged run
     other = engine.run(workflow_from_dict({"name": "other", "steps": [
         {"id": "o", "uses": "rec", "with": {"name": "o"}}]}))
-    assert other.ok and session.wait_for_stop(0.05, user="ann") is None
+    assert other.ok
+    with pytest.raises(StopTimeoutError):  # no stop, and no debugged run ended
+        session.wait_for_stop(0.05)
+
+
+def test_wait_for_stop_tells_the_end_of_a_run_from_a_timeout(memory_store: Any) -> None:
+    engine, _ = make_engine(memory_store)
+    dbg = WorkflowDebugger(engine, user="ann")
+    with pytest.raises(StopTimeoutError) as info:
+        dbg.wait_for_stop(0.01)  # nothing runs yet
+    assert isinstance(info.value, TimeoutError) and info.value.timeout == 0.01
+    handle = dbg.start(chain())
+    assert dbg.wait_for_stop(WAIT) is None  # the run ended (no breakpoint)
+    assert handle.result(WAIT).ok
+    dbg.close()
 
 
 def test_all_stop_with_parallel_branches(memory_store: Any) -> None:
@@ -388,11 +408,11 @@ def test_sessions_breakpoints_and_history_are_stored(store: Any) -> None:
     engine, _ = make_engine(store)
     debugger = Debugger(engine, max_snapshots=3)
     session = debugger.open_session(user="ann", workflow="loopy", stop_on_error=True)
-    bp = session.set_breakpoint("s9", user="ann", condition="vars.last > 1")
+    bp = session.set_breakpoint("s9", condition="vars.last > 1")
     result = engine.run(chain())
     assert result.ok
-    assert len(session.snapshots(user="ann")) == 3  # the ring is bounded
-    history = session.history(result.id, user="ann")
+    assert len(session.snapshots()) == 3  # the ring is bounded
+    history = session.history(result.id)
     assert [h["step_id"] for h in history] == [f"s{i}" for i in range(6)]
     assert history[3]["state"]["vars"] == {"last": 2}
     assert set(history[3]["state"]["steps"]) == {"s0", "s1", "s2"}
@@ -452,7 +472,7 @@ def test_watch_added_at_a_stop_reports_the_change_at_the_next(setup: Any) -> Non
     dbg.start(chain())
     first = dbg.wait_for_stop(WAIT)
     assert first is not None
-    dbg.session.add_watch("vars.last", user="ann")
+    dbg.session.add_watch("vars.last")
     dbg.continue_execution()
     second = dbg.wait_for_stop(WAIT)
     assert second is not None

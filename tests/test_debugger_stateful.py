@@ -72,7 +72,7 @@ class DebuggerMachine(RuleBasedStateMachine):
 
     async def _rec(self, name: str) -> str:
         assert self.dbg is not None and self.dbg.session is not None
-        if self.dbg.session.current_stop(user="u") is not None:
+        if self.dbg.session.current_stop() is not None:
             self.violations.append(name)  # a step started while the run was stopped
         self.calls[name] += 1
         return name

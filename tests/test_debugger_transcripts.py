@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from debugger_helpers import Transcript, make_engine, nested, run_transcript
+from debugger_helpers import CHILD, Transcript, make_engine, nested, run_transcript
 from flowscope.debugger import WorkflowDebugger
 from flowscope.engine import RunStatus
 
@@ -132,3 +132,140 @@ def test_pause_stops_before_the_next_step(memory_store: Any) -> None:
     assert stop is not None and (stop.reason.value, stop.step_id) == ("pause", "s2")
     dbg.continue_execution()
     assert handle.result(10).ok
+
+
+SIBLING = {"name": "sibling", "steps": [
+    {"id": "a", "uses": "rec", "with": {"name": "a"}},
+    {"id": "sub", "needs": ["a"], "workflow": "child", "workflow_definition": CHILD},
+    {"id": "sib", "uses": "rec", "needs": ["a"], "with": {"name": "sib"}},
+    {"id": "z", "uses": "rec", "needs": ["sub", "sib"], "with": {"name": "z"}},
+]}
+
+INTO_PAST_A_READY_SIBLING: Transcript = [
+    (("entry", "a", 1), "step_over"),
+    (("step", "sub", 1), "step_into"),  # sib is ready too, held at the gate
+    (("step", "c1", 2), "step_over"),  # entered the child: sib did not steal the stop
+    (("step", "csub", 2), "step_over"),
+    (("step", "c2", 2), "step_over"),
+    (("step", "z", 1), "step_over"),
+]
+
+
+def test_step_into_enters_the_child_while_a_sibling_is_ready(memory_store: Any) -> None:
+    engine, calls = make_engine(memory_store)
+    dbg = WorkflowDebugger(engine, user="ann")
+    from flowscope.model import workflow_from_dict
+
+    result = run_transcript(dbg, workflow_from_dict(SIBLING), INTO_PAST_A_READY_SIBLING,
+                            stop_on_entry=True)
+    assert result.ok and set(calls.values()) == {1} and len(calls) == 7
+
+
+# -- the richer half: edits, restore, watches, logpoints, conditions ---------------------------
+
+#: s0 -> s1 -> ... -> s5; each returns its number and sets vars.last to it.
+CHAIN = {"name": "chain", "steps": [
+    {"id": f"s{i}", "uses": "rec", "needs": [f"s{i - 1}"] if i else [],
+     "with": {"name": f"s{i}", "value": i}, "set": {"last": "${{ output }}"}}
+    for i in range(6)
+], "outputs": {"last": "${{ vars.last }}"}}
+
+EDITS: Transcript = [
+    (("breakpoint", "s2", 1), ("evaluate", "vars.last"), 1),
+    (("breakpoint", "s2", 1), ("set_variable", "vars.last", 41), 1),  # returns the old value
+    (("breakpoint", "s2", 1), ("evaluate", "vars.last + 1"), 42),
+    (("breakpoint", "s2", 1), ("set_variable", "input.value", 99), 2),  # the pending input
+    (("breakpoint", "s2", 1), ("inspect", "input.value"), {
+        "path": "input.value", "value": 99,
+        "preview": {"type": "int", "length": None, "text": "99", "truncated": False}}),
+    (("breakpoint", "s2", 1), "step_over"),
+    (("step", "s3", 1), ("evaluate", "steps.s2.output"), 99),  # s2 ran with the edit
+    (("step", "s3", 1), ("evaluate", "vars.last"), 99),
+    (("step", "s3", 1), "continue"),
+]
+
+CONDITIONS: Transcript = [
+    (("entry", "s0", 1), ("break", "s1", {"condition": "vars.last == 7"})),  # never holds
+    (("entry", "s0", 1), ("break", "s3", {"condition": "vars.last >= 2"})),
+    (("entry", "s0", 1), ("break", "s4", {"hit_condition": "== 2"})),  # one hit per run
+    (("entry", "s0", 1), ("break", "s5", {"hit_limit": 1})),
+    (("entry", "s0", 1), "continue"),
+    (("breakpoint", "s3", 1), ("evaluate", "vars.last"), 2),
+    (("breakpoint", "s3", 1), "continue"),
+    (("breakpoint", "s5", 1), "continue"),
+]
+
+RESTORE: Transcript = [
+    (("breakpoint", "s4", 1), ("evaluate", "vars.last"), 3),
+    (("breakpoint", "s4", 1), ("restore", 3), {"rerun": ["s2", "s3"], "kept": []}),
+    (("step", "s2", 1), ("evaluate", "vars.last"), 1),  # the state before s2 again
+    (("step", "s2", 1), ("clear_breakpoint", "s4"), True),
+    (("step", "s2", 1), "continue"),
+]
+
+WATCHES: Transcript = [
+    (("breakpoint", "s1", 1), ("watch", "vars.last")),  # baseline: 0 here
+    (("breakpoint", "s1", 1), ("watch", "nope.x")),
+    (("breakpoint", "s1", 1), "step_over"),
+    (("step", "s2", 1, (("vars.last", 1, True), ("nope.x", None, False))), "step_over"),
+    (("step", "s3", 1, (("vars.last", 2, True), ("nope.x", None, False))),
+     ("unwatch", "nope.x"), True),
+    (("step", "s3", 1, (("vars.last", 2, True), ("nope.x", None, False))), "continue"),
+]
+
+STOP_ON_CHANGE: Transcript = [
+    (("breakpoint", "s2", 1), ("watch", "vars.last > 2", {"stop_on_change": True})),
+    (("breakpoint", "s2", 1), ("clear_breakpoint", "s2"), True),
+    (("breakpoint", "s2", 1), "continue"),
+    (("watch", "s4", 1, (("vars.last > 2", True, True),)), "continue"),  # false -> true
+]
+
+LOGPOINTS: Transcript = [
+    (("entry", "s0", 1), ("break", "s2", {"log_message": "at {input.name}: last={vars.last}"})),
+    (("entry", "s0", 1), ("break", "s3", {"log_message": "s3 {vars.last}",
+                                          "condition": "vars.last > 5"})),  # never logs
+    (("entry", "s0", 1), ("break", "s4")),
+    (("entry", "s0", 1), ("logs",), []),
+    (("entry", "s0", 1), "continue"),  # logpoints never stop
+    (("breakpoint", "s4", 1), ("logs",), ["at s2: last=1"]),
+    (("breakpoint", "s4", 1), "continue"),
+]
+
+
+@pytest.mark.parametrize(("name", "transcript", "breaks", "outputs"), [
+    ("edits", EDITS, ["s2"], {"last": 5}),
+    ("conditions", CONDITIONS, [], {"last": 5}),
+    ("restore", RESTORE, ["s4"], {"last": 5}),
+    ("watches", WATCHES, ["s1"], {"last": 5}),
+    ("stop_on_change", STOP_ON_CHANGE, ["s2"], {"last": 5}),
+    ("logpoints", LOGPOINTS, [], {"last": 5}),
+])
+def test_inspect_edit_restore_watch_transcripts(
+        store: Any, name: str, transcript: Transcript, breaks: list[str],
+        outputs: dict[str, Any]) -> None:
+    engine, _ = make_engine(store)
+    dbg = WorkflowDebugger(engine, user="ann")
+    for step in breaks:
+        dbg.set_breakpoint(step)
+    from flowscope.model import workflow_from_dict
+
+    result = run_transcript(dbg, workflow_from_dict(CHAIN), transcript,
+                            stop_on_entry=name in ("conditions", "logpoints"))
+    assert result.ok and result.outputs == outputs
+    dbg.close()
+
+
+def test_dry_run_prints_the_actual_transcript(memory_store: Any,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    engine, _ = make_engine(memory_store)
+    dbg = WorkflowDebugger(engine, user="ann")
+    dbg.set_breakpoint("s4")
+    from flowscope.model import workflow_from_dict
+
+    wrong: Transcript = [(("step", "nowhere", 9), ("evaluate", "vars.last"), 0),
+                         (("step", "nowhere", 9), "continue")]
+    assert run_transcript(dbg, workflow_from_dict(CHAIN), wrong, dry_run=True).ok
+    assert capsys.readouterr().out.splitlines() == [
+        "    (('breakpoint', 's4', 1), ('evaluate', 'vars.last'), 3),",
+        "    (('breakpoint', 's4', 1), 'continue'),",
+    ]

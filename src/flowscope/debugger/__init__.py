@@ -3,6 +3,14 @@
 The core (:class:`Debugger`) is an engine hook that decides whether a run stops; it
 never prints or reads input. Front ends talk to a :class:`Session`; the seed-compatible
 :class:`WorkflowDebugger` facade wraps both.
+
+The modules, one concept each: ``core`` (the engine hook, session lookup and ownership),
+``session`` (commands and the stop itself), ``stepping`` (the pure ``stop_here``
+predicate), ``breaking`` (the breakpoint decision) over ``breakpoints`` (what they
+match), ``watches``, ``inspection`` (inspect and edit at a stop), ``snapshots`` (the
+ring), ``history`` (snapshots at step boundaries and their stored delta form),
+``restore`` (rewinding to a snapshot), ``tree`` (one debugged run tree's live state),
+``persistence`` (sessions, breakpoints and history rows in the store), ``traces``.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ from flowscope.debugger.errors import (
     NotStoppedError,
     SessionNotFoundError,
     SnapshotNotFoundError,
+    StopTimeoutError,
 )
 from flowscope.debugger.facade import BackgroundRun, WorkflowDebugger
+from flowscope.debugger.restore import Rewound
 from flowscope.debugger.session import Session
 from flowscope.debugger.snapshots import Snapshot
 from flowscope.debugger.stops import Stop, StopReason, WatchValue
@@ -27,7 +37,7 @@ from flowscope.debugger.values import Preview, Variable, compare_states
 __all__ = [
     "BackgroundRun", "Breakpoint", "BreakpointError", "BreakpointKind", "Debugger",
     "DebuggerValueError", "HitCondition", "HitConditionError", "NotStoppedError", "Preview",
-    "Session", "SessionNotFoundError", "Snapshot", "SnapshotNotFoundError", "Stop",
-    "StopReason", "TraceEntry", "Variable", "WatchValue", "WorkflowDebugger", "build_trace",
-    "compare_states", "export_json",
+    "Rewound", "Session", "SessionNotFoundError", "Snapshot", "SnapshotNotFoundError", "Stop",
+    "StopReason", "StopTimeoutError", "TraceEntry", "Variable", "WatchValue",
+    "WorkflowDebugger", "build_trace", "compare_states", "export_json",
 ]

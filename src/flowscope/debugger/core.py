@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowscope.debugger.errors import DebuggerError, SessionNotFoundError
+from flowscope.debugger.errors import AccessDeniedError, DebuggerError, SessionNotFoundError
 from flowscope.debugger.persistence import DebugStore, SessionRecord
 from flowscope.debugger.session import Session
 from flowscope.debugger.tree import RunTree
@@ -101,7 +101,7 @@ class Debugger(EngineHooks):
         self._bind(session, self._root_of(run_id))
 
     def get_session(self, session_id: str, *, user: str) -> Session:
-        """Return a live session of ``user``.
+        """Return a live session, only to its owner (the one ownership check).
 
         Raises:
             SessionNotFoundError: No such session in this debugger.
@@ -110,19 +110,15 @@ class Debugger(EngineHooks):
         session = self._sessions.get(session_id)
         if session is None:
             raise SessionNotFoundError(session_id)
-        session.check_user(user)
+        _check_owner(session.user, user, session_id)
         return session
 
     def session_record(self, session_id: str, *, user: str) -> SessionRecord:
-        """Return a session as stored (also closed ones), checking ownership."""
+        """Return a session as stored (also closed ones), only to its owner."""
         record = self.store.get_session(session_id)
         if record is None:
             raise SessionNotFoundError(session_id)
-        if record.user != user:
-            from flowscope.debugger.errors import AccessDeniedError
-
-            raise AccessDeniedError(f"user {user!r} may not read debug session {session_id}",
-                                    hint="open your own session")
+        _check_owner(record.user, user, session_id)
         return record
 
     def sessions(self, *, user: str) -> list[Session]:
@@ -211,3 +207,10 @@ class Debugger(EngineHooks):
         with self._lock:
             self._trees.pop(run_id, None)
         found[0].run_finished(run_id)
+
+
+def _check_owner(owner: str, user: str, session_id: str) -> None:
+    if user != owner:
+        raise AccessDeniedError(
+            f"user {user!r} may not use debug session {session_id} (it belongs to another "
+            "user)", hint="open your own session")

@@ -7,7 +7,7 @@ from flowscope.errors import AccessDeniedError, DebuggerError
 __all__ = [
     "AccessDeniedError", "BreakpointError", "DebuggerError", "DebuggerValueError",
     "HitConditionError", "NotStoppedError", "RunWaitTimeoutError", "SessionNotFoundError",
-    "SnapshotNotFoundError",
+    "SnapshotNotFoundError", "StopTimeoutError",
 ]
 
 
@@ -61,3 +61,12 @@ class DebuggerValueError(DebuggerError, ValueError):
 
 class RunWaitTimeoutError(DebuggerError, TimeoutError):
     """A background run did not end within the time given."""
+
+
+class StopTimeoutError(DebuggerError, TimeoutError):
+    """No stop came, and no debugged run ended, within the time given to ``wait_for_stop``."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(f"no stop within {timeout:g}s (the run is still going)",
+                         hint="wait again, pause the run, or check its breakpoints")

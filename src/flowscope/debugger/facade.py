@@ -28,6 +28,7 @@ from flowscope.expressions import Expression, compile_expression, interpolate_br
 
 if TYPE_CHECKING:
     from flowscope.debugger.core import Debugger
+    from flowscope.debugger.restore import Rewound
     from flowscope.debugger.session import Session
     from flowscope.engine.runner import Engine, RunResult
 
@@ -120,7 +121,7 @@ class WorkflowDebugger(DiagnosisMixin):
         """Set the breakpoint of a step (replacing one there, once the new one is valid)."""
         if self._session is not None:
             bp = self._session.set_breakpoint(
-                step_id, user=self._user, enabled=enabled, condition=condition,
+                step_id, enabled=enabled, condition=condition,
                 hit_condition=hit_condition, hit_limit=hit_limit, log_message=log_message)
         else:
             bp = make_breakpoint(self._next_bp, step_id=step_id, enabled=enabled,
@@ -138,7 +139,7 @@ class WorkflowDebugger(DiagnosisMixin):
         if bp is None:
             return False
         if self._session is not None:
-            self._session.remove_breakpoint(bp.id, user=self._user)
+            self._session.remove_breakpoint(bp.id)
         return True
 
     def has_breakpoint(self, step_id: str) -> bool:
@@ -215,14 +216,28 @@ class WorkflowDebugger(DiagnosisMixin):
         """How many snapshots the ring holds (never more than max_snapshots)."""
         return len(self._ring)
 
-    def restore_snapshot(self, snapshot_id: int) -> dict[str, Any]:
-        """Return a snapshot's state; attached and stopped, also rewind the run to it."""
+    def restore_snapshot(self, snapshot_id: int, *,
+                         rerun_effects: bool = False) -> dict[str, Any]:
+        """Return a snapshot's state; attached and stopped, also rewind the run to it.
+
+        Steps with external effects keep their recorded results unless ``rerun_effects``
+        (:meth:`restore` also says which ones were kept).
+        """
         snap = self._ring.get(snapshot_id)
         session = self._session
         if session is not None and snap.run_id is not None \
-                and session.current_stop(user=self._user) is not None:
-            session.restore(snap, user=self._user)
+                and session.current_stop() is not None:
+            session.restore(snap, rerun_effects=rerun_effects)
         return snap.to_dict()
+
+    def restore(self, snapshot_id: int, *, rerun_effects: bool = False) -> Rewound:
+        """Rewind the stopped run to a snapshot (attached mode); see :meth:`Session.restore`.
+
+        Returns:
+            The steps set aside (they run again), with ``kept_external``: the steps with
+            external effects that kept their recorded results.
+        """
+        return self._need_session("restore").restore(snapshot_id, rerun_effects=rerun_effects)
 
     def compare_states(self, a: Mapping[str, Any] | int,
                        b: Mapping[str, Any] | int) -> dict[str, dict[str, Any]]:
@@ -237,7 +252,7 @@ class WorkflowDebugger(DiagnosisMixin):
         """Watch an expression (refused now if it does not compile)."""
         self._watches[expression] = compile_expression(expression)
         if self._session is not None:
-            self._session.add_watch(expression, user=self._user)
+            self._session.add_watch(expression)
 
     watch_variable = add_watch
 
@@ -298,49 +313,53 @@ class WorkflowDebugger(DiagnosisMixin):
         return handle
 
     def wait_for_stop(self, timeout: float | None = None) -> Stop | None:
-        """The next stop; None when the run ended instead (or on timeout)."""
-        return self._need_session("wait_for_stop").wait_for_stop(timeout, user=self._user)
+        """The next stop; None when the run ended instead.
+
+        Raises:
+            StopTimeoutError: Neither happened within ``timeout`` seconds.
+        """
+        return self._need_session("wait_for_stop").wait_for_stop(timeout)
 
     def step_over(self) -> None:
         """Run the current step (a sub-workflow included); stop before the next one."""
         self.step_mode = "step_over"
-        self._need_session("step_over").step_over(user=self._user)
+        self._need_session("step_over").step_over()
 
     def step_into(self) -> None:
         """Enter the current sub-workflow step (on a plain step: step over)."""
         self.step_mode = "step_into"
-        self._need_session("step_into").step_into(user=self._user)
+        self._need_session("step_into").step_into()
 
     def step_out(self) -> None:
         """Finish the current sub-workflow; stop at the next step of the parent."""
         self.step_mode = "step_out"
-        self._need_session("step_out").step_out(user=self._user)
+        self._need_session("step_out").step_out()
 
     def continue_execution(self) -> None:
         """Run to the next breakpoint."""
         self.step_mode = "continue"
-        self._need_session("continue_execution").continue_(user=self._user)
+        self._need_session("continue_execution").continue_()
 
     def pause_execution(self) -> None:
         """Stop the run before its next step starts."""
-        self._need_session("pause_execution").pause(user=self._user)
+        self._need_session("pause_execution").pause()
 
     # -- attached: inspect -----------------------------------------------------------------------
 
     def _stop(self) -> Stop | None:
-        return None if self._session is None else self._session.current_stop(user=self._user)
+        return None if self._session is None else self._session.current_stop()
 
     def inspect_variable(self, path: str) -> Any:
         """The value at a dotted path: at the stop (attached) or in the last captured state."""
         if self._session is not None and self._stop() is not None:
-            return self._session.inspect(path, user=self._user)["value"]
+            return self._session.inspect(path)["value"]
         return self.get_variable(self._last_state, path)
 
     def list_variables(self) -> dict[str, Any]:
         """Top-level variables: the scopes at the stop, or the last captured state."""
         if self._session is not None and self._stop() is not None:
-            return {v.name: self._session.inspect(v.name, user=self._user)["value"]
-                    for v in self._session.scopes(user=self._user)}
+            return {v.name: self._session.inspect(v.name)["value"]
+                    for v in self._session.scopes()}
         return copy.deepcopy(self._last_state)
 
     def get_execution_state(self) -> dict[str, Any]:
@@ -380,14 +399,13 @@ class WorkflowDebugger(DiagnosisMixin):
     def fork(self, run_id: str, from_step: str, state_edits: Mapping[str, Any] | None = None,
              rerun_effects: bool = False) -> RunResult:
         """Run a new run from ``from_step`` of a past run, reusing what came before."""
-        return self._need_session("fork").fork(run_id, from_step, state_edits, rerun_effects,
-                                               user=self._user)
+        return self._need_session("fork").fork(run_id, from_step, state_edits, rerun_effects)
 
     def fork_preview(self, run_id: str, from_step: str,
                      rerun_effects: bool = False) -> dict[str, Any]:
         """Which steps a fork would reuse and run, and which external calls would repeat."""
         return self._need_session("fork_preview").fork_preview(
-            run_id, from_step, rerun_effects, user=self._user)
+            run_id, from_step, rerun_effects)
 
     def close(self) -> None:
         """Detach from the engine (stopped runs go on)."""

@@ -3,10 +3,8 @@
 On a SQL store they go to the debugger's own tables (migration ``0002_debugger``); on
 the memory store (``store.dialect == "memory"``) they are kept in this object.
 
-Snapshot history rows hold a delta against the previous row of the same run and
-session: ``{"base": true, "inputs", "steps", "vars"}`` for the first (or after a
-rewind), then ``{"steps": {new results}, "vars": ... (only when changed)}``.
-:meth:`DebugStore.history` rebuilds full states from them.
+Snapshot history rows are stored as they are given; their delta format is written and
+read by :mod:`flowscope.debugger.history`.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRow:
-    """One stored snapshot (``state`` is a delta; see the module docstring)."""
+    """One stored snapshot (``state`` is a delta; see :mod:`flowscope.debugger.history`)."""
 
     session_id: str
     id: int
@@ -123,16 +121,6 @@ class DebugStore:
         return SessionRecord(r.id, r.user_id, r.run_id, r.workflow, dict(r.options or {}),
                              r.created_at, r.closed_at)
 
-    def list_sessions(self, user: str) -> list[SessionRecord]:
-        """Return the user's sessions, oldest first."""
-        if self._sql is None:
-            with self._lock:
-                return [copy.deepcopy(s) for s in self._sessions.values() if s.user == user]
-        t = schema.debug_sessions
-        rows = self._read(sa.select(t).where(t.c.user_id == user).order_by(t.c.created_at))
-        return [SessionRecord(r.id, r.user_id, r.run_id, r.workflow, dict(r.options or {}),
-                              r.created_at, r.closed_at) for r in rows]
-
     # -- breakpoints --------------------------------------------------------------------
 
     def put_breakpoint(self, session_id: str, bp: Breakpoint, at: datetime) -> None:
@@ -211,25 +199,3 @@ class DebugStore:
                          .order_by(t.c.id))
         return [SnapshotRow(r.session_id, r.id, r.run_id, r.seq, r.step_id, r.label,
                             r.state, r.taken_at) for r in got]
-
-    def history(self, session_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Rebuild the full state of each stored snapshot of a run, oldest first.
-
-        Each item: ``{"id", "run_id", "seq", "step_id", "label", "taken_at", "state"}``.
-        """
-        out: list[dict[str, Any]] = []
-        state: dict[str, Any] = {"inputs": {}, "steps": {}, "vars": {}}
-        for row in self.snapshot_rows(session_id, run_id):
-            delta = row.state
-            if delta.get("base"):
-                state = {"inputs": copy.deepcopy(delta.get("inputs", {})),
-                         "steps": copy.deepcopy(dict(delta.get("steps", {}))),
-                         "vars": copy.deepcopy(delta.get("vars", {}))}
-            else:
-                state["steps"].update(copy.deepcopy(dict(delta.get("steps", {}))))
-                if "vars" in delta:
-                    state["vars"] = copy.deepcopy(delta["vars"])
-            out.append({"id": row.id, "run_id": row.run_id, "seq": row.seq,
-                        "step_id": row.step_id, "label": row.label, "taken_at": row.taken_at,
-                        "state": copy.deepcopy(state)})
-        return out

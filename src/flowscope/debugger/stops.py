@@ -9,7 +9,6 @@ from typing import Any
 from flowscope.debugger.breakpoints import Breakpoint
 from flowscope.engine.hooks import Frame
 from flowscope.engine.records import ErrorInfo
-from flowscope.expressions import Expression
 
 
 class StopReason(StrEnum):
@@ -48,21 +47,6 @@ class WatchValue:
     """Whether the value differs from the one at the previous stop."""
     error: str | None = None
     """Set (and ``value`` is None) when the expression could not be evaluated."""
-
-
-@dataclass(slots=True)
-class Watch:
-    """A watch expression (compiled when added)."""
-
-    expression: str
-    compiled: Expression
-    stop_on_change: bool = False
-    last: Any = None
-    """The value at the previous stop."""
-    has_last: bool = False
-    seen: Any = None
-    """The value at the previous step boundary (for stop-on-change)."""
-    has_seen: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowscope.debugger.snapshots import Snapshot
 from flowscope.debugger.stops import StepMode, Stop, StopReason
-from flowscope.engine.hooks import FailedStep, FailureAction, Frame, PendingStep
+from flowscope.engine.hooks import FailedStep, Frame, PendingStep
 from flowscope.errors import DebuggerError
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ class RunTree:
     stop: Stop | None = None
     pending: PendingStep | None = None
     failed: FailedStep | None = None
-    failure_action: FailureAction = FailureAction.FAIL
     mode: StepMode = StepMode.CONTINUE
     pause_reason: StopReason = StopReason.PAUSE
     """The reason a PAUSE-mode stop reports (``step`` after a restore)."""
@@ -51,8 +50,7 @@ class RunTree:
     stored_steps: dict[str, int] = field(default_factory=dict)
     """Run id -> how many step results the stored history already holds."""
     stored_vars: dict[str, Any] = field(default_factory=dict)
-    executing_while_stopped: list[str] = field(default_factory=list)
-    finished: bool = False
+    """Run id -> the vars object of the last stored row (a new one means they changed)."""
 
     def bind_loop(self) -> None:
         """Remember the running loop (called from the engine's hooks)."""
