@@ -10,12 +10,14 @@ Tiers: ``slow`` marks tests that spawn processes (the CLI run as a subprocess,
 tests that need PostgreSQL. ``bash scripts/test.sh --fast`` leaves both out; the full
 command runs everything. A module whose tests all spawn processes says so with a
 module-level ``pytestmark``; :data:`MARKS_BY_TEST` below marks single tests in modules
-that mix the two kinds.
+that mix the two kinds. A test that starts a process without the ``slow`` mark fails (see
+:func:`_processes_only_in_slow_tests`), so the fast tier stays free of them.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         mark = marks.get(item.originalname)
         if mark is not None:
             item.add_marker(getattr(pytest.mark, mark))
+
+
+#: The ways a test can start a process: ``subprocess`` (and asyncio's subprocesses, built on
+#: it) ends in ``Popen._execute_child``; multiprocessing forks or spawns through ``os``.
+_SPAWNERS: tuple[tuple[object, str], ...] = (
+    (subprocess.Popen, "_execute_child"),
+    (os, "fork"),
+    (os, "posix_spawn"),
+    (os, "posix_spawnp"),
+)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_slow_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Make a test that starts a process without the ``slow`` mark fail, naming the fix."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    nodeid = request.node.nodeid
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"{nodeid} starts a process but is not marked slow, so it would run in the fast "
+            "tier; add `pytestmark = pytest.mark.slow` to its module, or list the test in "
+            "MARKS_BY_TEST in tests/conftest.py"
+        )
+
+    for owner, name in _SPAWNERS:
+        if hasattr(owner, name):
+            monkeypatch.setattr(owner, name, refuse)
