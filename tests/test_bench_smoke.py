@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # spawns processes: left out of the fast tier
+
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "run.py"
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # spawns processes: left out of the fast tier
+
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 SHOP = """\

@@ -15,6 +15,8 @@ import pytest
 from flowscope.engine import Engine, RunStatus
 from flowscope.store import open_store
 
+pytestmark = pytest.mark.slow  # spawns processes: left out of the fast tier
+
 ACTIONS = '''
 import os, time
 from pathlib import Path

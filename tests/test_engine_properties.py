@@ -1,18 +1,17 @@
-"""Property tests: random DAGs keep the scheduling rules; the run status machine holds."""
+"""Property tests: random DAGs keep the scheduling rules.
+
+The run status machine is checked in ``test_run_status_machine.py``, against its own model.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from flowscope.engine import Engine, RunStatus, StepStatus
-from flowscope.engine.status import TRANSITIONS, check_transition
-from flowscope.errors import InvalidTransitionError
 from flowscope.model import workflow_from_dict
 from flowscope.store import open_store
 
@@ -98,60 +97,3 @@ def test_random_dags_follow_the_rules(spec: dict[str, Any]) -> None:
         if att.status is StepStatus.SKIPPED and att.skip_reason == "upstream":
             assert att.cause_step_id in needs[att.step_id]
             assert got[att.cause_step_id] is not StepStatus.COMPLETED
-
-
-def test_every_transition_is_checked() -> None:
-    for current in RunStatus:
-        for new in RunStatus:
-            if new in TRANSITIONS[current]:
-                assert check_transition(current, new) is new
-            else:
-                with pytest.raises(InvalidTransitionError, match=current.value):
-                    check_transition(current, new, run_id="r1")
-    assert all(not TRANSITIONS[s] for s in RunStatus if s.is_finished)
-
-
-class RunStatusMachine(RuleBasedStateMachine):
-    """Drive a stored run through random status changes; the store agrees with the model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store = open_store("memory")
-        self.engine = Engine(self.store, actions={"noop": lambda: None})
-        wf = workflow_from_dict({"name": "m", "steps": [{"id": "a", "uses": "noop"}]})
-        self.execution = self.engine.prepare(wf)
-        self.model = RunStatus.PENDING
-
-    @rule(new=st.sampled_from(list(RunStatus)))
-    def move(self, new: RunStatus) -> None:
-        allowed = new in TRANSITIONS[self.model]
-        try:
-            self.execution._set_status(new)
-        except InvalidTransitionError:
-            assert not allowed
-        else:
-            assert allowed
-            self.model = new
-
-    @rule()
-    def pause(self) -> None:
-        before = self.model
-        self.execution.pause("pause")
-        if before is RunStatus.RUNNING:
-            self.model = RunStatus.PAUSED
-
-    @rule()
-    def unpause(self) -> None:
-        before = self.model
-        self.execution.resume()
-        if before is RunStatus.PAUSED:
-            self.model = RunStatus.RUNNING
-
-    @invariant()
-    def store_agrees(self) -> None:
-        assert self.store.get_run(self.execution.run_id).status is self.model
-        assert self.execution.status is self.model
-
-
-TestRunStatusMachine = RunStatusMachine.TestCase
-TestRunStatusMachine.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
