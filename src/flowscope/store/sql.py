@@ -11,7 +11,10 @@ patterns.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -88,6 +91,13 @@ def _epoch(value: datetime | None) -> float | None:
     # when the timestamp columns were converted).
     return None if value is None else value.timestamp()
 
+
+log = logging.getLogger("flowscope.store")
+
+RETRY_FOR = 15.0
+"""Seconds a PostgreSQL write or read keeps retrying after losing its connection."""
+RETRY_FIRST_DELAY = 0.05
+RETRY_MAX_DELAY = 1.0
 
 _FACTS_KEPT = 4096
 """How many runs' facts (workflow, version, user, type) the store remembers for inserts."""
@@ -181,9 +191,54 @@ class SQLStore(SQLLeases):
         if self._sqlite.in_transaction:
             self._sqlite.rollback()
 
+    def _pg_write(self, fn: Callable[[Any], None], doing: str) -> None:
+        """One PostgreSQL transaction, retried (bounded) when the connection is lost.
+
+        A transaction that failed before COMMIT was rolled back by the server, so running
+        it again is safe. When the connection dropped *during* COMMIT the outcome is
+        unknown; if the retry then hits a unique key (the event seqs it would write
+        again), the first COMMIT went through, which counts as success.
+        """
+        if self._closed:
+            raise StoreError("the store is closed", hint="open a new one with open_store()")
+        delay = RETRY_FIRST_DELAY
+        deadline = time.monotonic() + RETRY_FOR
+        commit_unknown = False
+        while True:
+            raw = self.engine.raw_connection()
+            committing = False
+            try:
+                fn(raw.cursor())
+                committing = True
+                raw.commit()
+                return
+            except self._dbapi.OperationalError as exc:
+                _invalidate(raw)
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("lost the connection to %s while trying to %s (%s); retrying "
+                            "in %.2fs", self.url, doing, _first_line(exc), delay)
+                commit_unknown = committing
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY)
+            except self._dbapi.IntegrityError:
+                _rollback(raw)
+                if commit_unknown:
+                    log.warning("the earlier commit to %s went through; not writing twice",
+                                self.url)
+                    return
+                raise
+            except BaseException:
+                _rollback(raw)
+                raise
+            finally:
+                raw.close()
+
     def _write(self, fn: Callable[[Any], None], doing: str) -> None:
         try:
-            if self._sqlite is not None and not self._closed:
+            if self._sqlite is None:
+                self._pg_write(fn, doing)
+            elif not self._closed:
                 # The hot path, inlined: no generator-based context manager.
                 with self._lock:
                     self._sqlite_begin()
@@ -488,8 +543,20 @@ class SQLStore(SQLLeases):
             raise StoreError("the store is closed", hint="open a new one with open_store()")
 
         def run() -> list[sa.Row[Any]]:
-            with self.engine.connect() as conn:
-                return list(conn.execute(stmt))
+            delay = RETRY_FIRST_DELAY
+            deadline = time.monotonic() + RETRY_FOR
+            while True:
+                try:
+                    with self.engine.connect() as conn:
+                        return list(conn.execute(stmt))
+                except sa.exc.OperationalError as exc:
+                    # A read is always safe to repeat; the pool drops the dead connection.
+                    if self._sqlite is not None or time.monotonic() + delay > deadline:
+                        raise
+                    log.warning("lost the connection to %s while reading (%s); retrying",
+                                self.url, _first_line(exc))
+                    time.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_DELAY)
 
         result: list[sa.Row[Any]] = self._guard(run, "read")
         return result
@@ -617,6 +684,17 @@ class SQLStore(SQLLeases):
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
+
+
+def _invalidate(raw: Any) -> None:
+    # The connection is dead: make the pool discard it instead of handing it out again.
+    with contextlib.suppress(Exception):
+        raw.invalidate()
+
+
+def _rollback(raw: Any) -> None:
+    with contextlib.suppress(Exception):
+        raw.rollback()
 
 
 def _upgrade(engine: sa.Engine) -> None:
