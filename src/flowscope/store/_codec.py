@@ -167,7 +167,7 @@ def run_from_row(row: Any) -> RunRecord:
         version=row.version,
         definition_hash=row.definition_hash,
         status=RunStatus(row.status),
-        definition=row.definition,
+        definition=row.definition or {},
         inputs=row.inputs,
         outputs=row.outputs,
         vars=row.vars,

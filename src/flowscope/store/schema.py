@@ -178,7 +178,10 @@ runs = sa.Table(
     sa.Column("version", sa.String(64), nullable=False),
     sa.Column("definition_hash", sa.String(128), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("definition", _json(), nullable=False),
+    # The definition lives once in ``definitions``, keyed by the SHA-256 of its JSON
+    # (always set by the store; nullable only because SQLite cannot add a NOT NULL
+    # column to a table that has rows).
+    sa.Column("definition_key", sa.String(64)),
     sa.Column("inputs", _json(), nullable=False),
     sa.Column("outputs", _json()),
     sa.Column("vars", _json(), nullable=False),
@@ -254,6 +257,15 @@ step_attempts = sa.Table(
     # Every index here is written on each step's commit: keep them few (analytics adds
     # its covering index on (workflow, step_id, duration_ms, ...) in migration 0003).
     sa.Index(None, "run_id", "step_id"),
+)
+
+definitions = sa.Table(
+    "definitions",
+    metadata,
+    # One row per distinct definition (sub-workflows inlined): runs of the same workflow
+    # version share it instead of each carrying a copy.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("definition", _json(), nullable=False),
 )
 
 run_commands = sa.Table(

@@ -12,6 +12,7 @@ patterns.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ from flowscope.store._codec import (
     short_prefix_hint,
     step_from_row,
 )
+from flowscope.store.schema import definitions as definitions_table
 from flowscope.store.schema import events as events_table
 from flowscope.store.schema import runs as runs_table
 from flowscope.store.schema import sqlite_time_text, step_attempts, to_utc
@@ -80,6 +82,10 @@ class _Sql:
             f"VALUES ({', '.join(mark(c) for c in _EVENT_COLUMNS)})"
         )
         self.set_vars = f"UPDATE runs SET vars = {mark('vars')} WHERE id = {mark('run_id')}"
+        self.insert_definition = (
+            f"INSERT INTO definitions (key, definition) VALUES ({mark('key')}, "
+            f"{mark('definition')}) ON CONFLICT (key) DO NOTHING"
+        )
 
 
 _SQLITE_SQL = _Sql(lambda name: f":{name}")
@@ -144,6 +150,7 @@ class SQLStore(SQLLeases):
             self._time = to_utc
         self._closed = False
         self._facts: dict[str, tuple[Any, ...]] = {}
+        self._defs_stored: set[str] = set()
 
     # -- transactions ----------------------------------------------------------------
 
@@ -327,7 +334,7 @@ class SQLStore(SQLLeases):
             "version": run.version,
             "definition_hash": run.definition_hash,
             "status": RunStatus(run.status).value,
-            "definition": encode(run.definition, lambda: f"the definition of {what}"),
+            "definition_key": None,
             "inputs": encode(run.inputs, lambda: f"the inputs of {what}"),
             "outputs": encode_or_none(run.outputs, lambda: f"the outputs of {what}"),
             "vars": encode(run.vars, lambda: f"the vars of {what}"),
@@ -356,8 +363,14 @@ class SQLStore(SQLLeases):
             "lease_expires_epoch": None,
         }
 
+        definition = encode(run.definition, lambda: f"the definition of {what}")
+        key = hashlib.sha256(definition.encode("utf-8")).hexdigest()
+        row["definition_key"] = key
+
         def write(cur: Any) -> None:
             self.check_fence(cur, fence)
+            if key not in self._defs_stored:
+                cur.execute(self._sql.insert_definition, {"key": key, "definition": definition})
             cur.execute(self._sql.insert_run, row)
             self._insert_events(cur, events)
             self._remember(run.id, (run.workflow, run.version, run.user,
@@ -365,6 +378,7 @@ class SQLStore(SQLLeases):
 
         try:
             self._write(write, f"create {what}")
+            self._defs_stored.add(key)
         except StoreError as exc:
             if isinstance(exc.__cause__, self._dbapi.IntegrityError):
                 raise StoreError(
@@ -564,13 +578,13 @@ class SQLStore(SQLLeases):
     def get_run(self, run_id: str) -> RunRecord:
         """Return the run with this id or unique id prefix (``RunNotFoundError`` otherwise)."""
         r = runs_table.c
-        rows = self._rows(sa.select(runs_table).where(r.id == run_id))
+        rows = self._rows(_select_runs().where(r.id == run_id))
         if not rows:
             if len(run_id) < MIN_PREFIX:
                 raise RunNotFoundError(run_id, hint=short_prefix_hint())
             # LIKE is case-insensitive on SQLite: filter exactly in Python.
             candidates = self._rows(
-                sa.select(runs_table)
+                _select_runs()
                 .where(r.id.startswith(run_id, autoescape=True))
                 .order_by(r.created_at.desc(), r.id.desc())
                 .limit(50)
@@ -633,7 +647,7 @@ class SQLStore(SQLLeases):
         """
         check_limit(limit)
         r = runs_table.c
-        stmt = sa.select(runs_table).order_by(r.created_at.desc(), r.id.desc())
+        stmt = _select_runs().order_by(r.created_at.desc(), r.id.desc())
         if workflow is not None:
             stmt = stmt.where(r.workflow == workflow)
         if status is not None:
@@ -656,7 +670,7 @@ class SQLStore(SQLLeases):
         """Return the newest child run started by this step, if any (used by resume)."""
         r = runs_table.c
         rows = self._rows(
-            sa.select(runs_table)
+            _select_runs()
             .where(r.parent_run_id == parent_run_id, r.parent_step_id == parent_step_id)
             .order_by(r.created_at.desc(), r.id.desc())
             .limit(1)
@@ -684,6 +698,13 @@ class SQLStore(SQLLeases):
 
     def __repr__(self) -> str:
         return f"SQLStore({self.url!r})"
+
+
+def _select_runs() -> sa.Select[Any]:
+    """``runs`` rows with their definition (stored once, in ``definitions``)."""
+    return sa.select(runs_table, definitions_table.c.definition).select_from(
+        runs_table.outerjoin(definitions_table,
+                             definitions_table.c.key == runs_table.c.definition_key))
 
 
 def _invalidate(raw: Any) -> None:
