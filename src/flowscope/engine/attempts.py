@@ -132,6 +132,11 @@ class StepRunner:
         """Number the drafts, write them with ``write``, then show them to observers."""
         raise NotImplementedError
 
+    @property
+    def committed_seq(self) -> int:
+        """The seq of the run's last committed event."""
+        raise NotImplementedError
+
     def executor_for(self, step: Step) -> Executor:
         """The executor that runs ``step``."""
         raise NotImplementedError
@@ -192,7 +197,8 @@ class StepRunner:
             if self._stopping:
                 return
             started = utcnow()
-            att.drafts.append(self.draft(ev.StepStarted, sid, ts=started, attempt=attempt))
+            att.drafts.append(self.draft(ev.StepStarted, sid, ts=started, attempt=attempt,
+                                         state_seq=self.committed_seq))
             if step.is_external:
                 # Durable before the code runs: a crash now leaves a trace that the effect
                 # may have happened (resume reads it; see ``on_crash``).

@@ -146,6 +146,9 @@ class StepStarted(Event):
 
     kind: ClassVar[EventKind] = EventKind.STEP_STARTED
     attempt: int = 1
+    state_seq: int | None = None
+    """The run's last committed seq when the attempt began: the state it saw is what the
+    events up to this seq leave behind (``None`` in journals written before 0.2)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -190,6 +190,11 @@ class RunExecution(StepRunner):
         return lease.fence if lease is not None else None
 
     @property
+    def committed_seq(self) -> int:
+        """The seq of the run's last committed event."""
+        return self._seq
+
+    @property
     def _stopping(self) -> bool:
         return self._cancelled or self._internal is not None or self._interrupted is not None \
             or self.root._lost is not None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from flowscope.engine import events as ev
 from flowscope.engine.execution import Preloaded
 from flowscope.engine.records import RunRecord, StepAttemptRecord
-from flowscope.engine.state import STATE_KINDS, fold_vars
+from flowscope.engine.state import STATE_KINDS, boundary_seq, fold_vars
 from flowscope.engine.status import StepStatus
 from flowscope.errors import FlowscopeError
 from flowscope.model import workflow_from_dict
@@ -122,17 +122,16 @@ def _prepare(
     latest = _latest(engine.store.get_steps(record.id))
     inputs = copy.deepcopy(dict(record.inputs))
     reused = set(plan.reuse)
-    events = engine.store.get_events(record.id, kinds=(*STATE_KINDS, ev.EventKind.STEP_STARTED))
+    events = engine.store.get_events(record.id, kinds=STATE_KINDS)
     # The fork point is where the source run's latest attempt of ``from_step`` started:
-    # the state then is what that attempt saw (edits made at stops before it included).
-    boundary = max((e.seq for e in events
-                    if isinstance(e, ev.StepStarted) and e.step_id == from_step),
-                   default=None)
+    # its state is what that attempt saw (debugger edits included). Reused steps that
+    # finished later (a parallel branch) still count: their ``set`` is applied as well.
+    boundary = boundary_seq(events, from_step)
 
     def before_fork(event: ev.Event) -> bool:
-        if isinstance(event, ev.VarsSet):
-            return event.step_id in reused
-        return boundary is None or event.seq < boundary
+        if boundary is None or event.seq <= boundary:
+            return True
+        return isinstance(event, ev.VarsSet) and event.step_id in reused
 
     vars_ = fold_vars(events, keep=before_fork)
     outputs = {sid: copy.deepcopy(latest[sid].output) for sid in plan.reuse}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from flowscope.engine.events import (
@@ -12,6 +12,7 @@ from flowscope.engine.events import (
     EventKind,
     RunRewound,
     RunStarted,
+    StepStarted,
     VariableEdited,
     VarsSet,
 )
@@ -63,7 +64,7 @@ class RunState:
 #: The events that change a run's variables, in the order ``fold_vars`` reads them.
 STATE_KINDS: tuple[EventKind, ...] = (
     EventKind.RUN_STARTED, EventKind.VARS_SET, EventKind.VARIABLE_EDITED,
-    EventKind.RUN_REWOUND,
+    EventKind.RUN_REWOUND, EventKind.STEP_STARTED,
 )
 
 
@@ -92,6 +93,30 @@ def fold_vars(events: Iterable[Event], *,
         elif isinstance(event, RunRewound) and event.vars is not None:
             out = copy.deepcopy(dict(event.vars))
     return out
+
+
+def boundary_seq(events: Iterable[Event], step_id: str) -> int | None:
+    """The seq up to which the events made the state the step's latest attempt saw.
+
+    ``None`` when the step never started (or the journal predates ``state_seq``).
+    """
+    found: int | None = None
+    for event in events:
+        if isinstance(event, StepStarted) and event.step_id == step_id:
+            found = event.state_seq
+    return found
+
+
+def vars_before(events: Sequence[Event], step_id: str) -> dict[str, Any] | None:
+    """The run variables the latest attempt of ``step_id`` started with (``None``: unknown).
+
+    This is the one definition of "the state at a step boundary": fork, traces, error
+    context and the debugger's history read it through here.
+    """
+    seq = boundary_seq(events, step_id)
+    if seq is None:
+        return None
+    return fold_vars(events, keep=lambda e: e.seq <= seq)
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
