@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flowscope.analytics import WorkflowAnalyticsEngine
+from flowscope.compat import WorkflowAnalyticsEngine
 from flowscope.engine import Engine
 from flowscope.model import workflow_from_dict
 

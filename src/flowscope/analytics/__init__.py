@@ -1,8 +1,9 @@
 """Analytics over the journal: tracking, exact percentiles, queries, trends, exports.
 
 The engine's journal (``runs``, ``step_attempts``) is the data; analytics adds queries
-over it, a live observer (:class:`AnalyticsTracker`) and a facade
-(:class:`WorkflowAnalyticsEngine`) that can also record runs executed elsewhere.
+over it and a live observer (:class:`AnalyticsTracker`). The seed-compatible facade
+``WorkflowAnalyticsEngine`` (which can also record runs executed elsewhere) lives in
+:mod:`flowscope.compat`.
 
 Resource figures, per step attempt (columns of ``step_attempts``):
 
@@ -31,8 +32,7 @@ Resource figures, per step attempt (columns of ``step_attempts``):
 
 from __future__ import annotations
 
-from flowscope.analytics.facade import WorkflowAnalyticsEngine, get_analytics_engine
 from flowscope.analytics.filters import Filters
 from flowscope.analytics.tracker import AnalyticsTracker
 
-__all__ = ["AnalyticsTracker", "Filters", "WorkflowAnalyticsEngine", "get_analytics_engine"]
+__all__ = ["AnalyticsTracker", "Filters"]
