@@ -16,38 +16,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import AnalyticsError
+from flowscope.model.values import require_aware
 
 FILTER_NAMES = ("since", "until", "workflow", "version", "user", "type", "status")
 """The keyword arguments every query accepts."""
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
-    """Return ``value`` in UTC; refuse a naive datetime.
+    """Return ``value`` in UTC (``None`` stays ``None``); refuse a naive datetime.
 
     Raises:
         AnalyticsError: ``value`` has no timezone, or is not a datetime.
     """
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise AnalyticsError(
-            f"{name} must be a datetime, not {type(value).__name__}",
-            hint="pass e.g. datetime(2026, 1, 1, tzinfo=UTC)",
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise AnalyticsError(
-            f"{name}={value.isoformat()} is a naive datetime",
-            hint="pass a timezone-aware one, e.g. datetime.now(UTC) or "
-            "value.replace(tzinfo=UTC)",
-        )
-    return value.astimezone(UTC)
+    return None if value is None else require_aware(value, name, error=AnalyticsError)
 
 
 @dataclass(frozen=True, slots=True)
