@@ -26,9 +26,11 @@ PACKAGE_DIR = SRC / PACKAGE
 # room. It gets its own pseudo-room name, allowed for nobody but the package root.
 ROOT = "<flowscope>"
 
-# ``background`` (a coroutine on its own loop in a thread) is shared by the rooms above the
-# core; like ``types`` it imports nothing of flowscope.
-_CORE = frozenset({"errors", "types", "background", "expressions", "model", "engine", "store"})
+# Shared by the rooms above the core: ``background`` (a coroutine on its own loop in a
+# thread; like ``types`` it imports nothing of flowscope) and ``filters`` (the query
+# filters of analytics, diagnosis and the front ends).
+_CORE = frozenset({"errors", "types", "background", "filters", "expressions", "model",
+                   "engine", "store"})
 _PEERS = frozenset({"analytics", "diagnosis", "debugger"})
 
 # room -> rooms it may import (a room may always import itself).
@@ -36,6 +38,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "types": frozenset(),
     "background": frozenset(),
+    "filters": frozenset({"errors", "types", "model", "engine"}),
     "expressions": frozenset({"errors", "types"}),
     "model": frozenset({"errors", "expressions", "types"}),
     "engine": frozenset({"model", "expressions", "errors", "types"}),
@@ -390,6 +393,8 @@ def test_private_checker(tmp_path: Path) -> None:
         ("flowscope.types", False, "from flowscope.errors import FlowscopeError\n", "errors"),
         ("flowscope.engine.runner", False, "from flowscope.ops import alerts\n", "ops"),
         ("flowscope.background", False, "from flowscope.engine import Engine\n", "engine"),
+        ("flowscope.filters", False, "from flowscope.store import sql\n", "store"),
+        ("flowscope.engine.runner", False, "from flowscope.filters import Filters\n", "filters"),
         ("flowscope.debugger.s", False, "from flowscope.cli import main\n", "cli"),
         ("flowscope.api.app", False, "from flowscope.cli import main\n", "cli"),
         ("flowscope.api.app", False, "from flowscope.dap import server\n", "dap"),
@@ -462,7 +467,7 @@ def _fake_package(tmp_path: Path) -> Path:
     """Lay out a package tree with every room, so ``from flowscope import x`` resolves."""
     root = tmp_path / PACKAGE
     for room in ALLOWED:
-        if room in {"errors", "types", "background", "expressions", "__main__"}:
+        if room in {"errors", "types", "background", "filters", "expressions", "__main__"}:
             root.mkdir(parents=True, exist_ok=True)
             (root / f"{room}.py").write_text("")
         else:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from flowscope.errors import ExpressionError as ExpressionError
     from flowscope.errors import ExpressionEvalError as ExpressionEvalError
     from flowscope.errors import ExpressionSyntaxError as ExpressionSyntaxError
+    from flowscope.errors import FilterError as FilterError
     from flowscope.errors import InputError as InputError
     from flowscope.errors import InvalidTransitionError as InvalidTransitionError
     from flowscope.errors import InvalidValueError as InvalidValueError
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from flowscope.errors import RunStateError as RunStateError
     from flowscope.errors import StepTimeoutError as StepTimeoutError
     from flowscope.errors import StoreError as StoreError
+    from flowscope.filters import Filters as Filters
     from flowscope.model import Workflow as Workflow
     from flowscope.model import WorkflowBuilder as WorkflowBuilder
     from flowscope.model import load_workflow as load_workflow
@@ -92,10 +94,12 @@ _ROOMS: dict[str, tuple[str, ...]] = {
     "flowscope.errors": (
         "AccessDeniedError", "ActionNotFoundError", "AnalyticsError", "CycleError",
         "DebuggerError", "DefinitionError", "DiagnosisError", "ExpressionError",
-        "ExpressionEvalError", "ExpressionSyntaxError", "FlowscopeError", "InputError",
+        "ExpressionEvalError", "ExpressionSyntaxError", "FilterError", "FlowscopeError",
+        "InputError",
         "InvalidTransitionError", "InvalidValueError", "OutputNotSerializableError",
         "RecursionLimitError", "RunNotFoundError", "RunStateError", "StepTimeoutError",
         "StoreError"),
+    "flowscope.filters": ("Filters",),
     "flowscope.model": ("Workflow", "WorkflowBuilder", "load_workflow", "workflow_from_dict",
                         "workflow_from_json", "workflow_from_yaml"),
     "flowscope.store": ("MemoryStore", "SQLStore", "open_store"),

@@ -170,3 +170,10 @@ class AnalyticsError(FlowscopeError):
 
 class DiagnosisError(FlowscopeError):
     """A diagnosis query has bad arguments, or the run asked about cannot be diagnosed."""
+
+
+class FilterError(AnalyticsError, DiagnosisError):
+    """A query filter is bad: an unknown name, a naive datetime, an unknown status.
+
+    The filters are shared by analytics and diagnosis, so this is both rooms' error.
+    """

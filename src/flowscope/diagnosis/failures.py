@@ -11,7 +11,7 @@ Two sources behind one small interface:
 
 Filters every query takes (``**filters`` on the public API): ``since``, ``until``
 (datetimes or relative text like ``7d``), ``workflow``, ``version``, ``user``,
-``workflow_type`` (alias ``type``), ``step`` (alias ``step_id``), ``category``,
+``type`` (alias ``workflow_type``), ``step`` (alias ``step_id``), ``category``,
 ``fingerprint``, ``include_cascade`` (sub-workflow step failures that only repeat a child
 run's failure; off by default so that each bug is counted once).
 """
@@ -30,7 +30,8 @@ from flowscope.diagnosis.schema import error_fingerprints
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, StepAttemptRecord
 from flowscope.engine.status import StepStatus
-from flowscope.errors import DiagnosisError
+from flowscope.errors import DiagnosisError, FilterError
+from flowscope.filters import Filters
 from flowscope.model import values
 from flowscope.store import schema as store_schema
 from flowscope.store.sql import SQLStore
@@ -107,15 +108,10 @@ class StepSample:
 
 
 @dataclass(frozen=True, slots=True)
-class FailureFilter:
-    """Which failures a query looks at (see the module docstring)."""
+class FailureFilter(Filters):
+    """Which failures a query looks at: the shared filters (the time range applies to
+    the attempt's end) plus diagnosis's own (see the module docstring)."""
 
-    since: datetime | None = None
-    until: datetime | None = None
-    workflow: str | None = None
-    version: str | None = None
-    user: str | None = None
-    workflow_type: str | None = None
     step_id: str | None = None
     category: str | None = None
     fingerprint: str | None = None
@@ -125,7 +121,7 @@ class FailureFilter:
         """Whether a failure passes the filter (the memory source's WHERE clause)."""
         checks: list[tuple[Any, Any]] = [
             (self.workflow, f.workflow), (self.version, f.version), (self.user, f.user),
-            (self.workflow_type, f.workflow_type), (self.step_id, f.step_id),
+            (self.type, f.workflow_type), (self.step_id, f.step_id),
             (self.category, f.category), (self.fingerprint, f.fingerprint),
         ]
         if any(want is not None and want != got for want, got in checks):
@@ -137,12 +133,14 @@ class FailureFilter:
         return not (self.until is not None and (f.ended_at is None or f.ended_at >= self.until))
 
 
-_ALIASES = {"type": "workflow_type", "step": "step_id"}
+_ALIASES = {"workflow_type": "type", "step": "step_id"}
+# Every failure has the status "failed": a status filter would only confuse.
+_NOT_FILTERS = frozenset({"status"})
 
 
 def _moment(value: Any, name: str, now: datetime) -> datetime:
     if isinstance(value, datetime):
-        return values.require_aware(value, name, error=DiagnosisError)
+        return values.require_aware(value, name, error=FilterError)
     if isinstance(value, timedelta):
         return now - value
     if isinstance(value, str):
@@ -166,7 +164,7 @@ def make_filter(filters: Mapping[str, Any], *, now: datetime | None = None) -> F
     """
     now = now or datetime.now(UTC)
     values: dict[str, Any] = {}
-    known = set(FailureFilter.__dataclass_fields__)
+    known = set(FailureFilter.__dataclass_fields__) - _NOT_FILTERS
     for raw_key, value in filters.items():
         key = _ALIASES.get(raw_key, raw_key)
         if key not in known:
@@ -182,7 +180,7 @@ def make_filter(filters: Mapping[str, Any], *, now: datetime | None = None) -> F
             values[key] = bool(value)
         else:
             values[key] = str(value)
-    return FailureFilter(**values)
+    return FailureFilter(**values)  # a bad value raises FilterError, a DiagnosisError
 
 
 def failure_of(
@@ -346,7 +344,7 @@ class SQLFailureSource(FailureSource):
         query = sa.select(t).order_by(t.c.ended_at_epoch.desc(), t.c.attempt_id.desc())
         for value, column in (
             (flt.workflow, t.c.workflow), (flt.version, t.c.version), (flt.user, t.c.user_id),
-            (flt.workflow_type, t.c.workflow_type), (flt.step_id, t.c.step_id),
+            (flt.type, t.c.workflow_type), (flt.step_id, t.c.step_id),
             (flt.category, t.c.category), (flt.fingerprint, t.c.fingerprint),
         ):
             if value is not None:
