@@ -24,11 +24,11 @@ from typing import Any
 from flowscope.analytics import anomalies as anomalies_module
 from flowscope.analytics import export as export_module
 from flowscope.analytics import queries, series, tracking
-from flowscope.analytics.filters import Filters
 from flowscope.analytics.percentiles import check_fraction
 from flowscope.analytics.store import open_sql
 from flowscope.engine.status import RunStatus
 from flowscope.errors import AnalyticsError
+from flowscope.filters import Filters
 
 
 class WorkflowAnalyticsEngine:

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flowscope.analytics import queries
-from flowscope.analytics.filters import Filters
 from flowscope.diagnosis.config import DEFAULT_SIMILARITY
 from flowscope.diagnosis.context import error_context, facts_for, stack_frames
 from flowscope.diagnosis.durations import StepDurations
@@ -34,6 +33,7 @@ from flowscope.engine.failure import error_info
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo
 from flowscope.errors import DiagnosisError
+from flowscope.filters import Filters
 
 __all__ = ["AnalyticsDurations", "Diagnoser", "DiagnosisMixin"]
 
