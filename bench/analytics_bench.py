@@ -366,10 +366,10 @@ def _plain(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _flowscope_queries(db: Path) -> dict[str, Callable[[], list[dict[str, Any]]]]:
     try:
-        from flowscope.analytics import WorkflowAnalyticsEngine
+        from flowscope import WorkflowAnalyticsEngine
     except ImportError:
         try:
-            from flowscope.analytics.facade import WorkflowAnalyticsEngine
+            from flowscope.compat.analytics import WorkflowAnalyticsEngine
         except ImportError as exc:
             print(f"analytics not available: {exc}", file=sys.stderr)
             raise SystemExit(UNAVAILABLE) from None

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from flowscope.analytics import WorkflowAnalyticsEngine
 from flowscope.analytics.export import RUN_COLUMNS, STEP_COLUMNS, write_rows
 from flowscope.cli.main import app
+from flowscope.compat import WorkflowAnalyticsEngine
 from flowscope.errors import AnalyticsError
 from flowscope.store import open_store
 

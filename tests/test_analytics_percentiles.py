@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowscope.analytics import WorkflowAnalyticsEngine
 from flowscope.analytics.percentiles import lerp
+from flowscope.compat import WorkflowAnalyticsEngine
 from flowscope.store.testing import make_store, store_params
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

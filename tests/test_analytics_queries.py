@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from flowscope.analytics import AnalyticsTracker, WorkflowAnalyticsEngine
+from flowscope.analytics import AnalyticsTracker
+from flowscope.compat import WorkflowAnalyticsEngine
 from flowscope.engine import Engine
 from flowscope.errors import AnalyticsError
 from flowscope.model import workflow_from_dict
@@ -207,7 +208,7 @@ def test_memory_store_is_refused_and_memory_analytics_works() -> None:
 
 def test_get_analytics_engine_is_one_per_process(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from flowscope.analytics import facade
+    from flowscope.compat import analytics as facade
 
     monkeypatch.setenv("FLOWSCOPE_DB", str(tmp_path / "default.db"))
     monkeypatch.setattr(facade, "_SINGLETON", {})

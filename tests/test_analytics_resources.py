@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flowscope.analytics import WorkflowAnalyticsEngine
+from flowscope.compat import WorkflowAnalyticsEngine
 from flowscope.engine import Engine
 from flowscope.model import workflow_from_dict
 

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from flowscope.cli.main import app
-from flowscope.diagnosis import Diagnoser, DiagnosisError, load_config
+from flowscope.compat import Diagnoser
+from flowscope.diagnosis import DiagnosisError, load_config
 from flowscope.diagnosis.report import SECTIONS
 from flowscope.engine import Engine
 from flowscope.model import workflow_from_dict

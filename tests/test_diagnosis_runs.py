@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from flowscope.diagnosis import Diagnoser, DiagnosisError
+from flowscope.compat import Diagnoser
+from flowscope.diagnosis import DiagnosisError
 from flowscope.diagnosis.failures import SQLFailureSource
 from flowscope.engine import Engine
 from flowscope.model import workflow_from_dict

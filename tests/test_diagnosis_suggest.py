@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flowscope.diagnosis import Diagnoser, Suggestion
-from flowscope.diagnosis.failures import StepSample
+from flowscope.analytics.percentiles import exact_percentiles
+from flowscope.compat import Diagnoser
+from flowscope.diagnosis import Suggestion
+from flowscope.diagnosis.durations import StepDurations
 from flowscope.diagnosis.suggest import FailureFacts, suggest
 from flowscope.engine import Engine
 from flowscope.engine.records import ErrorInfo
@@ -363,7 +365,8 @@ def test_proposed_timeouts_are_rounded_up_never_down() -> None:
     error = ErrorInfo(type="StepTimeoutError", message="timed out", category="timeout")
 
     def proposed(timeout: float, durations_ms: tuple[float, ...]) -> str | None:
-        week = StepSample(attempts=len(durations_ms), failures=1, durations_ms=durations_ms)
+        p95, p99 = exact_percentiles(durations_ms, (0.95, 0.99))
+        week = StepDurations(executions=len(durations_ms), p95_ms=p95, p99_ms=p99)
         facts = FailureFacts(error=error, step_def={"timeout": timeout}, week=week)
         return suggest(facts)[0].action
 

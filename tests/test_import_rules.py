@@ -3,6 +3,10 @@
 Every ``import`` and ``from ... import`` under ``src/flowscope`` counts: at module level,
 inside functions, and inside ``if TYPE_CHECKING:`` blocks (a type-only edge still ties
 two rooms together). The allowed edges are the table ``ALLOWED`` below.
+
+Two more rules: no import cycle among the modules of one room (type-only imports count
+here too: a cycle that only type checkers see still means two modules that cannot be
+understood apart), and no ``_private`` module imported from another room.
 """
 
 from __future__ import annotations
@@ -22,25 +26,36 @@ PACKAGE_DIR = SRC / PACKAGE
 # room. It gets its own pseudo-room name, allowed for nobody but the package root.
 ROOT = "<flowscope>"
 
-_CORE = frozenset({"errors", "expressions", "model", "engine", "store"})
+# Shared by the rooms above the core: ``background`` (a coroutine on its own loop in a
+# thread; like ``types`` it imports nothing of flowscope) and ``filters`` (the query
+# filters of analytics, diagnosis and the front ends).
+_CORE = frozenset({"errors", "types", "background", "filters", "expressions", "model",
+                   "engine", "store"})
+_PEERS = frozenset({"analytics", "diagnosis", "debugger"})
 
 # room -> rooms it may import (a room may always import itself).
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
-    "expressions": frozenset({"errors"}),
-    "model": frozenset({"errors", "expressions"}),
-    "engine": frozenset({"model", "expressions", "errors"}),
-    "store": frozenset({"engine", "model", "expressions", "errors"}),
+    "types": frozenset(),
+    "background": frozenset(),
+    "filters": frozenset({"errors", "types", "model", "engine"}),
+    "expressions": frozenset({"errors", "types"}),
+    "model": frozenset({"errors", "expressions", "types"}),
+    "engine": frozenset({"model", "expressions", "errors", "types"}),
+    "store": frozenset({"engine", "model", "expressions", "errors", "types"}),
+    # The three observers are peers: each reads the core, never one another.
     "analytics": _CORE,
-    # diagnosis reads the per-step statistics of analytics; never the debugger.
-    "diagnosis": _CORE | {"analytics"},
-    # The debugger facade exposes diagnose_error, so it may call into diagnosis.
-    "debugger": _CORE | {"diagnosis"},
+    "diagnosis": _CORE,
+    "debugger": _CORE,
+    # Reports and alerts are built on the analytics queries and on diagnosis.
+    "ops": _CORE | {"analytics", "diagnosis"},
+    # The seed-compatible facades compose the peers (and ops) under the seed names.
+    "compat": _CORE | _PEERS | {"ops"},
     # Front ends wire everything together; api serves cli, never the other way round.
-    "api": _CORE | {"analytics", "diagnosis", "debugger"},
-    "dap": _CORE | {"analytics", "diagnosis", "debugger"},
-    "cli": _CORE | {"analytics", "diagnosis", "debugger", "api", "dap"},
-    "__main__": _CORE | {"analytics", "diagnosis", "debugger", "api", "dap", "cli", ROOT},
+    "api": _CORE | _PEERS | {"ops", "compat"},
+    "dap": _CORE | _PEERS | {"ops", "compat"},
+    "cli": _CORE | _PEERS | {"ops", "compat", "api", "dap"},
+    "__main__": _CORE | _PEERS | {"ops", "compat", "api", "dap", "cli", ROOT},
     # Static web assets only: no Python logic, so no imports of flowscope.
     "ui": frozenset(),
 }
@@ -159,6 +174,199 @@ def test_no_module_imports_across_a_forbidden_edge() -> None:
     )
 
 
+# -- cycles inside a room, and private modules across rooms --------------------------------
+
+# Rooms whose cycles are known and being taken apart elsewhere (issue 9): they are
+# reported by ``test_report_known_cycles`` but do not fail the suite. Empty this as they go.
+KNOWN_CYCLE_ROOMS = frozenset({"engine", "cli"})
+
+# Imports of another room's private module that are known and being removed (issue 9).
+KNOWN_PRIVATE_IMPORTS = frozenset({("flowscope.debugger.session", "flowscope.store._codec")})
+
+
+def _owner(imported: str, modules: set[str]) -> str | None:
+    """Return the module a dotted import loads last (``a.b.c`` may be ``a.b``'s name c)."""
+    parts = imported.split(".")
+    while parts:
+        name = ".".join(parts)
+        if name in modules:
+            return name
+        parts.pop()
+    return None
+
+
+def import_graph(sources: dict[str, tuple[bool, str]],
+                 package_dir: Path = PACKAGE_DIR) -> dict[str, set[str]]:
+    """Return module -> the modules of the same room it imports.
+
+    Importing ``a.b.c`` runs the packages ``a`` and ``a.b`` first, so an import of a
+    submodule counts as importing its packages too (unless they are the importer's own).
+    """
+    modules = set(sources)
+    graph: dict[str, set[str]] = {name: set() for name in sources}
+    for name, (is_package, source) in sources.items():
+        room = room_of(name)
+        for imported, _ in imports_of(name, is_package, source, package_dir):
+            target = _owner(imported, modules)
+            if target is None or room_of(target) != room or target == name:
+                continue
+            graph[name].add(target)
+            parts = target.split(".")
+            for i in range(2, len(parts)):
+                parent = ".".join(parts[:i])
+                if parent in modules and parent != name and not name.startswith(parent + "."):
+                    graph[name].add(parent)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return one cycle per strongly connected group of modules (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def private_imports(module: str, is_package: bool, source: str,
+                    package_dir: Path = PACKAGE_DIR) -> list[tuple[str, str]]:
+    """Return (module, imported) for each ``_private`` module of another room it imports."""
+    room = room_of(module)
+    out = []
+    for imported, _ in imports_of(module, is_package, source, package_dir):
+        private = any(part.startswith("_") and not part.startswith("__")
+                      for part in imported.split(".")[1:])
+        if private and room_of(imported) != room:
+            out.append((module, imported))
+    return out
+
+
+def _sources() -> dict[str, tuple[bool, str]]:
+    out = {}
+    for path in _source_files():
+        name, is_package = module_name(path)
+        out[name] = (is_package, path.read_text(encoding="utf-8"))
+    return out
+
+
+def _cycles_by_room() -> dict[str, list[list[str]]]:
+    by_room: dict[str, list[list[str]]] = {}
+    for cycle in cycles(import_graph(_sources())):
+        by_room.setdefault(room_of(cycle[0]), []).append(cycle)
+    return by_room
+
+
+def test_no_import_cycle_inside_a_room() -> None:
+    found = {room: groups for room, groups in _cycles_by_room().items()
+             if room not in KNOWN_CYCLE_ROOMS}
+    assert not found, "import cycles inside a room:\n" + "\n".join(
+        f"  {room}: {' <-> '.join(group)}" for room, groups in found.items() for group in groups
+    )
+
+
+def test_report_known_cycles(capsys: pytest.CaptureFixture[str]) -> None:
+    # Not a failure: the rooms in KNOWN_CYCLE_ROOMS are being untangled; print what is left
+    # so that a run with ``-s`` shows it, and notice when a room has become clean.
+    known = {room: groups for room, groups in _cycles_by_room().items()
+             if room in KNOWN_CYCLE_ROOMS}
+    with capsys.disabled():
+        for room, groups in sorted(known.items()):
+            for group in groups:
+                print(f"known import cycle in {room}: {' <-> '.join(group)}")
+    assert set(known) <= KNOWN_CYCLE_ROOMS
+
+
+def test_no_private_module_imported_from_another_room() -> None:
+    found = []
+    for name, (is_package, source) in _sources().items():
+        found.extend(p for p in private_imports(name, is_package, source)
+                     if p not in KNOWN_PRIVATE_IMPORTS)
+    assert not found, "private modules imported from another room:\n" + "\n".join(
+        f"  {module} imports {imported}" for module, imported in found
+    )
+
+
+def test_cycle_checker_finds_cycles_also_through_type_only_imports(tmp_path: Path) -> None:
+    package_dir = _fake_package(tmp_path)
+    (package_dir / "model" / "workflow.py").write_text("")
+    (package_dir / "model" / "loader.py").write_text("")
+    (package_dir / "model" / "builder.py").write_text("")
+    sources = {
+        "flowscope.model": (True, ""),
+        "flowscope.model.workflow": (False, "def f():\n    from flowscope.model import loader\n"),
+        "flowscope.model.loader": (False, "from flowscope.model.workflow import Workflow\n"),
+        "flowscope.model.builder": (
+            False, "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                   "    from flowscope.model.loader import x\n"),
+    }
+    assert cycles(import_graph(sources, package_dir)) == [
+        ["flowscope.model.loader", "flowscope.model.workflow"]]
+    sources["flowscope.model.workflow"] = (False, "from flowscope.model.builder import b\n")
+    assert cycles(import_graph(sources, package_dir)) == [
+        ["flowscope.model.builder", "flowscope.model.loader", "flowscope.model.workflow"]]
+    sources["flowscope.model.workflow"] = (False, "")
+    sources["flowscope.model.builder"] = (False, "")
+    sources["flowscope.model.loader"] = (
+        False, "from flowscope.model.builder import y\nfrom flowscope.model.workflow import W\n")
+    assert cycles(import_graph(sources, package_dir)) == []
+
+
+def test_a_package_init_importing_its_submodule_is_no_cycle(tmp_path: Path) -> None:
+    package_dir = _fake_package(tmp_path)
+    (package_dir / "engine" / "runner.py").write_text("")
+    sources = {
+        "flowscope.engine": (True, "from flowscope.engine.runner import Engine\n"),
+        "flowscope.engine.runner": (False, "from flowscope.model import Workflow\n"),
+    }
+    assert cycles(import_graph(sources, package_dir)) == []
+    sources["flowscope.engine.runner"] = (False, "from flowscope.engine import Engine\n")
+    assert cycles(import_graph(sources, package_dir)) == [
+        ["flowscope.engine", "flowscope.engine.runner"]]
+
+
+def test_private_checker(tmp_path: Path) -> None:
+    package_dir = _fake_package(tmp_path)
+    (package_dir / "store" / "_codec.py").write_text("")
+    (package_dir / "analytics" / "_sql.py").write_text("")
+    assert private_imports("flowscope.debugger.s", False,
+                           "from flowscope.store._codec import copy\n", package_dir) == [
+        ("flowscope.debugger.s", "flowscope.store._codec")]
+    assert private_imports("flowscope.compat.a", False,
+                           "from flowscope.analytics import _sql\n", package_dir) == [
+        ("flowscope.compat.a", "flowscope.analytics._sql")]
+    # Inside its own room a private module is fine, and so is a public re-export.
+    assert private_imports("flowscope.store.sql", False,
+                           "from flowscope.store._codec import copy\n", package_dir) == []
+    assert private_imports("flowscope.compat.a", False,
+                           "from flowscope.analytics import queries\n", package_dir) == []
+
+
 # The checker must be able to fail: synthetic modules with forbidden edges.
 
 
@@ -178,6 +386,15 @@ def test_no_module_imports_across_a_forbidden_edge() -> None:
         ("flowscope.analytics.q", False, "from flowscope.debugger import s\n", "debugger"),
         ("flowscope.analytics.q", False, "from flowscope.diagnosis import s\n", "diagnosis"),
         ("flowscope.diagnosis.c", False, "from flowscope.debugger import s\n", "debugger"),
+        ("flowscope.diagnosis.c", False, "from flowscope.analytics import q\n", "analytics"),
+        ("flowscope.debugger.s", False, "from flowscope.diagnosis import c\n", "diagnosis"),
+        ("flowscope.debugger.s", False, "from flowscope.compat import c\n", "compat"),
+        ("flowscope.analytics.q", False, "from flowscope.compat import c\n", "compat"),
+        ("flowscope.types", False, "from flowscope.errors import FlowscopeError\n", "errors"),
+        ("flowscope.engine.runner", False, "from flowscope.ops import alerts\n", "ops"),
+        ("flowscope.background", False, "from flowscope.engine import Engine\n", "engine"),
+        ("flowscope.filters", False, "from flowscope.store import sql\n", "store"),
+        ("flowscope.engine.runner", False, "from flowscope.filters import Filters\n", "filters"),
         ("flowscope.debugger.s", False, "from flowscope.cli import main\n", "cli"),
         ("flowscope.api.app", False, "from flowscope.cli import main\n", "cli"),
         ("flowscope.api.app", False, "from flowscope.dap import server\n", "dap"),
@@ -214,8 +431,11 @@ def test_checker_catches_forbidden_edge(
         ("flowscope.engine.runner", False, "from . import events\nfrom .. import errors\n"),
         ("flowscope.engine", True, "from .runner import Engine\n"),
         ("flowscope.store.sql", False, "from ..engine.journal import Journal\n"),
-        ("flowscope.diagnosis.c", False, "from flowscope.analytics import q\n"),
-        ("flowscope.debugger.s", False, "from flowscope.diagnosis import c\n"),
+        ("flowscope.compat.d", False, "from flowscope.debugger import facade\n"),
+        ("flowscope.compat.d", False, "from flowscope.diagnosis import c\n"),
+        ("flowscope.compat.a", False, "from flowscope.analytics import q\nimport flowscope.ops\n"),
+        ("flowscope.cli.why", False, "from flowscope.compat import Diagnoser\n"),
+        ("flowscope.engine.runner", False, "from flowscope.types import JSONValue\n"),
         ("flowscope.cli.main", False, "from flowscope.api import app\nimport flowscope.dap\n"),
         ("flowscope", True, "from flowscope.cli import main\nfrom .api import app\n"),
         ("flowscope.errors", False, "import os\nfrom typing import Any\n"),
@@ -247,7 +467,7 @@ def _fake_package(tmp_path: Path) -> Path:
     """Lay out a package tree with every room, so ``from flowscope import x`` resolves."""
     root = tmp_path / PACKAGE
     for room in ALLOWED:
-        if room in {"errors", "expressions", "__main__"}:
+        if room in {"errors", "types", "background", "filters", "expressions", "__main__"}:
             root.mkdir(parents=True, exist_ok=True)
             (root / f"{room}.py").write_text("")
         else:

@@ -12,7 +12,6 @@ import pytest
 from flowscope.errors import ActionNotFoundError, CycleError, DefinitionError
 from flowscope.model import (
     RetryPolicy,
-    Workflow,
     definition_hash,
     load_workflow,
     workflow_from_dict,
@@ -134,16 +133,16 @@ def test_equivalent_spellings_hash_equally() -> None:
     assert short.definition_hash == long.definition_hash
 
 
-def test_workflow_classmethods(tmp_path: Path) -> None:
+def test_every_loader_gives_the_same_workflow(tmp_path: Path) -> None:
     path = tmp_path / "orders.yaml"
     path.write_text(ORDERS_YAML)
     expected = workflow_from_yaml(ORDERS_YAML).definition_hash
-    assert Workflow.from_yaml(ORDERS_YAML).definition_hash == expected
-    assert Workflow.from_file(path).definition_hash == expected
-    assert Workflow.from_file(path).source == str(path.resolve())
-    definition = Workflow.from_file(path).definition
-    assert Workflow.from_dict(definition).definition_hash == expected
-    assert Workflow.from_json(json.dumps(definition)).definition_hash == expected
+    assert workflow_from_yaml(ORDERS_YAML).definition_hash == expected
+    assert load_workflow(path).definition_hash == expected
+    assert load_workflow(path).source == str(path.resolve())
+    definition = load_workflow(path).definition
+    assert workflow_from_dict(definition).definition_hash == expected
+    assert workflow_from_json(json.dumps(definition)).definition_hash == expected
 
 
 def test_source_is_kept() -> None:

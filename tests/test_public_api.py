@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 
 import flowscope
 
 PINNED = [
-    "AnalyticsTracker", "Debugger", "Diagnoser", "Engine", "EngineHooks", "ErrorInfo",
-    "FlowscopeError", "MemoryStore", "PendingStep", "RunHandle", "RunRecord", "RunResult",
-    "RunStatus", "SQLStore", "StepAttemptRecord", "StepStatus", "Workflow",
-    "WorkflowAnalyticsEngine", "WorkflowBuilder", "WorkflowDebugger", "__version__",
-    "get_analytics_engine", "load_workflow", "open_store", "workflow_from_dict",
-    "workflow_from_json", "workflow_from_yaml",
+    "AccessDeniedError", "ActionNotFoundError", "AnalyticsError", "AnalyticsTracker",
+    "BreakpointError", "ChildRunFailedError", "CycleError", "Debugger", "DebuggerError",
+    "DebuggerValueError", "DefinitionError", "Diagnoser", "DiagnosisError", "Engine",
+    "EngineHooks", "ErrorInfo", "Event", "EventKind", "ExpressionError",
+    "ExpressionEvalError", "ExpressionSyntaxError", "FilterError", "Filters", "FlowscopeError",
+    "HitConditionError",
+    "InputError", "InvalidTransitionError", "InvalidValueError", "Journal", "MemoryStore",
+    "NotStoppedError", "OutputNotSerializableError", "PendingStep", "RecursionLimitError",
+    "RunControl", "RunHandle", "RunNotFoundError", "RunRecord", "RunResult", "RunStateError",
+    "RunStatus", "RunWaitTimeoutError", "SQLStore", "Session", "SessionNotFoundError",
+    "SnapshotNotFoundError", "StepAttemptRecord", "StepStatus", "StepTimeoutError", "Stop",
+    "StoreError", "Workflow", "WorkflowAnalyticsEngine", "WorkflowBuilder", "WorkflowDebugger",
+    "__version__", "get_analytics_engine", "load_workflow", "open_store",
+    "workflow_from_dict", "workflow_from_json", "workflow_from_yaml",
 ]
 
 
 def test_export_list_is_pinned() -> None:
     assert flowscope.__all__ == PINNED
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in PINNED:
+        assert getattr(flowscope, name) is not None, name
+
+
+def test_the_type_checking_imports_name_the_same_exports() -> None:
+    # The lazy table is the one list; the imports for type checkers must follow it.
+    tree = ast.parse(inspect.getsource(flowscope))
+    typed: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module is not None
+                typed.update({alias.name: imp.module for alias in imp.names})
+    table = flowscope._EXPORTS  # type: ignore[attr-defined]
+    assert typed == {k: v for k, v in table.items() if k != "FlowscopeError"}
+
+
+def test_every_error_of_the_error_tree_is_exported() -> None:
+    import flowscope.errors
+
+    tree = {name for name, value in vars(flowscope.errors).items()
+            if isinstance(value, type) and issubclass(value, flowscope.FlowscopeError)}
+    assert tree <= set(PINNED)
 
 
 def test_unknown_names_raise_attribute_error() -> None:

@@ -2,7 +2,8 @@
 
 The public names are re-exported here and loaded on first use, so that importing
 ``flowscope`` (or starting the CLI) does not pay for the store or the debugger until
-they are needed.
+they are needed. ``_EXPORTS`` below is the one list of them: ``__all__`` is derived from
+it, and a test checks that the imports for type checkers name the same things.
 """
 
 from __future__ import annotations
@@ -10,94 +11,104 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from flowscope.errors import FlowscopeError
+from flowscope.errors import FlowscopeError as FlowscopeError
 
 if TYPE_CHECKING:
-    from flowscope.analytics import AnalyticsTracker, WorkflowAnalyticsEngine, get_analytics_engine
-    from flowscope.debugger import Debugger, WorkflowDebugger
-    from flowscope.diagnosis import Diagnoser
-    from flowscope.engine import (
-        Engine,
-        EngineHooks,
-        ErrorInfo,
-        PendingStep,
-        RunHandle,
-        RunRecord,
-        RunResult,
-        RunStatus,
-        StepAttemptRecord,
-        StepStatus,
-    )
-    from flowscope.model import (
-        Workflow,
-        WorkflowBuilder,
-        load_workflow,
-        workflow_from_dict,
-        workflow_from_json,
-        workflow_from_yaml,
-    )
-    from flowscope.store import MemoryStore, SQLStore, open_store
+    from flowscope.analytics import AnalyticsTracker as AnalyticsTracker
+    from flowscope.compat import Diagnoser as Diagnoser
+    from flowscope.compat import WorkflowAnalyticsEngine as WorkflowAnalyticsEngine
+    from flowscope.compat import WorkflowDebugger as WorkflowDebugger
+    from flowscope.compat import get_analytics_engine as get_analytics_engine
+    from flowscope.debugger import Debugger as Debugger
+    from flowscope.debugger import Session as Session
+    from flowscope.debugger import Stop as Stop
+    from flowscope.debugger.errors import BreakpointError as BreakpointError
+    from flowscope.debugger.errors import DebuggerValueError as DebuggerValueError
+    from flowscope.debugger.errors import HitConditionError as HitConditionError
+    from flowscope.debugger.errors import NotStoppedError as NotStoppedError
+    from flowscope.debugger.errors import RunWaitTimeoutError as RunWaitTimeoutError
+    from flowscope.debugger.errors import SessionNotFoundError as SessionNotFoundError
+    from flowscope.debugger.errors import SnapshotNotFoundError as SnapshotNotFoundError
+    from flowscope.engine import Engine as Engine
+    from flowscope.engine import EngineHooks as EngineHooks
+    from flowscope.engine import ErrorInfo as ErrorInfo
+    from flowscope.engine import Event as Event
+    from flowscope.engine import EventKind as EventKind
+    from flowscope.engine import Journal as Journal
+    from flowscope.engine import PendingStep as PendingStep
+    from flowscope.engine import RunHandle as RunHandle
+    from flowscope.engine import RunRecord as RunRecord
+    from flowscope.engine import RunResult as RunResult
+    from flowscope.engine import RunStatus as RunStatus
+    from flowscope.engine import StepAttemptRecord as StepAttemptRecord
+    from flowscope.engine import StepStatus as StepStatus
+    from flowscope.engine.failure import ChildRunFailedError as ChildRunFailedError
+    from flowscope.engine.hooks import RunControl as RunControl
+    from flowscope.errors import AccessDeniedError as AccessDeniedError
+    from flowscope.errors import ActionNotFoundError as ActionNotFoundError
+    from flowscope.errors import AnalyticsError as AnalyticsError
+    from flowscope.errors import CycleError as CycleError
+    from flowscope.errors import DebuggerError as DebuggerError
+    from flowscope.errors import DefinitionError as DefinitionError
+    from flowscope.errors import DiagnosisError as DiagnosisError
+    from flowscope.errors import ExpressionError as ExpressionError
+    from flowscope.errors import ExpressionEvalError as ExpressionEvalError
+    from flowscope.errors import ExpressionSyntaxError as ExpressionSyntaxError
+    from flowscope.errors import FilterError as FilterError
+    from flowscope.errors import InputError as InputError
+    from flowscope.errors import InvalidTransitionError as InvalidTransitionError
+    from flowscope.errors import InvalidValueError as InvalidValueError
+    from flowscope.errors import OutputNotSerializableError as OutputNotSerializableError
+    from flowscope.errors import RecursionLimitError as RecursionLimitError
+    from flowscope.errors import RunNotFoundError as RunNotFoundError
+    from flowscope.errors import RunStateError as RunStateError
+    from flowscope.errors import StepTimeoutError as StepTimeoutError
+    from flowscope.errors import StoreError as StoreError
+    from flowscope.filters import Filters as Filters
+    from flowscope.model import Workflow as Workflow
+    from flowscope.model import WorkflowBuilder as WorkflowBuilder
+    from flowscope.model import load_workflow as load_workflow
+    from flowscope.model import workflow_from_dict as workflow_from_dict
+    from flowscope.model import workflow_from_json as workflow_from_json
+    from flowscope.model import workflow_from_yaml as workflow_from_yaml
+    from flowscope.store import MemoryStore as MemoryStore
+    from flowscope.store import SQLStore as SQLStore
+    from flowscope.store import open_store as open_store
 
 __version__ = "0.1.0"
 
-#: Public name -> the module that defines it.
-_EXPORTS: dict[str, str] = {
-    "AnalyticsTracker": "flowscope.analytics",
-    "Debugger": "flowscope.debugger",
-    "Diagnoser": "flowscope.diagnosis",
-    "WorkflowAnalyticsEngine": "flowscope.analytics",
-    "WorkflowDebugger": "flowscope.debugger",
-    "get_analytics_engine": "flowscope.analytics",
-    "Engine": "flowscope.engine",
-    "EngineHooks": "flowscope.engine",
-    "ErrorInfo": "flowscope.engine",
-    "MemoryStore": "flowscope.store",
-    "PendingStep": "flowscope.engine",
-    "RunHandle": "flowscope.engine",
-    "RunRecord": "flowscope.engine",
-    "RunResult": "flowscope.engine",
-    "RunStatus": "flowscope.engine",
-    "SQLStore": "flowscope.store",
-    "StepAttemptRecord": "flowscope.engine",
-    "StepStatus": "flowscope.engine",
-    "Workflow": "flowscope.model",
-    "WorkflowBuilder": "flowscope.model",
-    "load_workflow": "flowscope.model",
-    "open_store": "flowscope.store",
-    "workflow_from_dict": "flowscope.model",
-    "workflow_from_json": "flowscope.model",
-    "workflow_from_yaml": "flowscope.model",
+_ROOMS: dict[str, tuple[str, ...]] = {
+    "flowscope.analytics": ("AnalyticsTracker",),
+    "flowscope.compat": ("Diagnoser", "WorkflowAnalyticsEngine", "WorkflowDebugger",
+                         "get_analytics_engine"),
+    "flowscope.debugger": ("Debugger", "Session", "Stop"),
+    "flowscope.debugger.errors": (
+        "BreakpointError", "DebuggerValueError", "HitConditionError", "NotStoppedError",
+        "RunWaitTimeoutError", "SessionNotFoundError", "SnapshotNotFoundError"),
+    "flowscope.engine": (
+        "Engine", "EngineHooks", "ErrorInfo", "Event", "EventKind", "Journal", "PendingStep",
+        "RunHandle", "RunRecord", "RunResult", "RunStatus", "StepAttemptRecord",
+        "StepStatus"),
+    "flowscope.engine.failure": ("ChildRunFailedError",),
+    "flowscope.engine.hooks": ("RunControl",),
+    "flowscope.errors": (
+        "AccessDeniedError", "ActionNotFoundError", "AnalyticsError", "CycleError",
+        "DebuggerError", "DefinitionError", "DiagnosisError", "ExpressionError",
+        "ExpressionEvalError", "ExpressionSyntaxError", "FilterError", "FlowscopeError",
+        "InputError",
+        "InvalidTransitionError", "InvalidValueError", "OutputNotSerializableError",
+        "RecursionLimitError", "RunNotFoundError", "RunStateError", "StepTimeoutError",
+        "StoreError"),
+    "flowscope.filters": ("Filters",),
+    "flowscope.model": ("Workflow", "WorkflowBuilder", "load_workflow", "workflow_from_dict",
+                        "workflow_from_json", "workflow_from_yaml"),
+    "flowscope.store": ("MemoryStore", "SQLStore", "open_store"),
 }
 
-__all__ = [
-    "AnalyticsTracker",
-    "Debugger",
-    "Diagnoser",
-    "Engine",
-    "EngineHooks",
-    "ErrorInfo",
-    "FlowscopeError",
-    "MemoryStore",
-    "PendingStep",
-    "RunHandle",
-    "RunRecord",
-    "RunResult",
-    "RunStatus",
-    "SQLStore",
-    "StepAttemptRecord",
-    "StepStatus",
-    "Workflow",
-    "WorkflowAnalyticsEngine",
-    "WorkflowBuilder",
-    "WorkflowDebugger",
-    "__version__",
-    "get_analytics_engine",
-    "load_workflow",
-    "open_store",
-    "workflow_from_dict",
-    "workflow_from_json",
-    "workflow_from_yaml",
-]
+#: Public name -> the module that defines it (the one list of public names).
+_EXPORTS: dict[str, str] = {name: module for module, names in _ROOMS.items() for name in names}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:

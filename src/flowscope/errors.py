@@ -97,6 +97,11 @@ class ExpressionEvalError(ExpressionError):
     """The expression parsed but failed while being evaluated."""
 
 
+class InvalidValueError(FlowscopeError):
+    """A value is not of the form expected: not plain JSON data, not a duration, a naive
+    datetime (the default error of :mod:`flowscope.model.values`)."""
+
+
 class InputError(FlowscopeError):
     """Run inputs are missing, unknown or of the wrong type."""
 
@@ -148,7 +153,7 @@ class StepTimeoutError(FlowscopeError):
 
 
 class OutputNotSerializableError(FlowscopeError):
-    """A step returned a value that cannot be stored as JSON."""
+    """A value to store (a step's output, run inputs, an event field) is not JSON data."""
 
 
 class DebuggerError(FlowscopeError):
@@ -201,3 +206,14 @@ class LeaseLostError(RunStateError):
             f"(its lease epoch {epoch} is stale) and wrote nothing more",
             hint=f"look at the run with `flowscope show {run_id}`",
         )
+
+
+class DiagnosisError(FlowscopeError):
+    """A diagnosis query has bad arguments, or the run asked about cannot be diagnosed."""
+
+
+class FilterError(AnalyticsError, DiagnosisError):
+    """A query filter is bad: an unknown name, a naive datetime, an unknown status.
+
+    The filters are shared by analytics and diagnosis, so this is both rooms' error.
+    """

@@ -1,8 +1,9 @@
 """Analytics over the journal: tracking, exact percentiles, queries, trends, exports.
 
 The engine's journal (``runs``, ``step_attempts``) is the data; analytics adds queries
-over it, a live observer (:class:`AnalyticsTracker`) and a facade
-(:class:`WorkflowAnalyticsEngine`) that can also record runs executed elsewhere.
+over it and a live observer (:class:`AnalyticsTracker`). The seed-compatible facade
+``WorkflowAnalyticsEngine`` (which can also record runs executed elsewhere) lives in
+:mod:`flowscope.compat`.
 
 Resource figures, per step attempt (columns of ``step_attempts``):
 
@@ -20,8 +21,8 @@ Resource figures, per step attempt (columns of ``step_attempts``):
   process-wide, so steps running at the same time add into each other's peaks; measure
   with ``max_concurrency=1`` when the figure must be exact. ``None`` when measurement
   is off, and for async, sub-workflow, skipped, reused and tracked attempts.
-- Steps run in a subprocess (process ``rusage`` CPU time and peak RSS) are not yet
-  measured: the engine has no subprocess executor.
+- Steps run with ``executor: process``: the child process's CPU time (``getrusage``) and
+  how far its peak RSS rose during the call (see :mod:`flowscope.engine.process`).
 - ``queue_wait_ms``: from ready (needs met) to started: time waiting for a concurrency
   slot and in the debugger.
 - Reported samples (``track_memory_usage`` in MiB, ``track_cpu_usage`` in percent of one
@@ -31,8 +32,7 @@ Resource figures, per step attempt (columns of ``step_attempts``):
 
 from __future__ import annotations
 
-from flowscope.analytics.facade import WorkflowAnalyticsEngine, get_analytics_engine
 from flowscope.analytics.filters import Filters
 from flowscope.analytics.tracker import AnalyticsTracker
 
-__all__ = ["AnalyticsTracker", "Filters", "WorkflowAnalyticsEngine", "get_analytics_engine"]
+__all__ = ["AnalyticsTracker", "Filters"]

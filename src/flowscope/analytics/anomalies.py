@@ -35,9 +35,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flowscope.analytics._sql import EXECUTED, require_sql
 from flowscope.analytics.filters import Filters, where
 from flowscope.analytics.percentiles import grouped_stats
+from flowscope.analytics.store import EXECUTED, require_sql
 from flowscope.errors import AnalyticsError
 from flowscope.store.schema import runs, step_attempts
 

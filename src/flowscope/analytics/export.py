@@ -27,8 +27,8 @@ from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 
-from flowscope.analytics._sql import require_sql
 from flowscope.analytics.filters import Filters, where
+from flowscope.analytics.store import require_sql
 from flowscope.errors import AnalyticsError
 from flowscope.store.schema import dumps_json, runs, step_attempts
 

@@ -1,4 +1,5 @@
-"""The filters every analytics query takes, and how they become SQL.
+"""How the filters every analytics query takes (:class:`flowscope.filters.Filters`, shared
+with diagnosis and the CLI) become SQL.
 
 Which time a filter applies to (inclusive ``since``, exclusive ``until``):
 
@@ -14,101 +15,24 @@ queries. ``type`` is the ``type`` tag (the workflow type).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
 
-from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import AnalyticsError
+from flowscope.filters import FILTER_NAMES, Filters
+from flowscope.model.values import require_aware
 
-FILTER_NAMES = ("since", "until", "workflow", "version", "user", "type", "status")
-"""The keyword arguments every query accepts."""
+__all__ = ["FILTER_NAMES", "Filters", "aware", "where"]
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
-    """Return ``value`` in UTC; refuse a naive datetime.
+    """Return ``value`` in UTC (``None`` stays ``None``); refuse a naive datetime.
 
     Raises:
         AnalyticsError: ``value`` has no timezone, or is not a datetime.
     """
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise AnalyticsError(
-            f"{name} must be a datetime, not {type(value).__name__}",
-            hint="pass e.g. datetime(2026, 1, 1, tzinfo=UTC)",
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise AnalyticsError(
-            f"{name}={value.isoformat()} is a naive datetime",
-            hint="pass a timezone-aware one, e.g. datetime.now(UTC) or "
-            "value.replace(tzinfo=UTC)",
-        )
-    return value.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """One query's filters; ``None`` means "any"."""
-
-    since: datetime | None = None
-    """Inclusive start (timezone-aware)."""
-    until: datetime | None = None
-    """Exclusive end (timezone-aware)."""
-    workflow: str | None = None
-    """Workflow name."""
-    version: str | None = None
-    """Workflow version."""
-    user: str | None = None
-    """The user who started the run."""
-    type: str | None = None
-    """The ``type`` tag (workflow type)."""
-    status: str | None = None
-    """Run status (run queries) or attempt status (step queries)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "since", aware(self.since, "since"))
-        object.__setattr__(self, "until", aware(self.until, "until"))
-        if self.since is not None and self.until is not None and self.until < self.since:
-            raise AnalyticsError(
-                f"until ({self.until.isoformat()}) is before since ({self.since.isoformat()})",
-                hint="swap the two, or leave one out",
-            )
-        if self.status is not None:
-            known = {s.value for s in RunStatus} | {s.value for s in StepStatus}
-            status = str(self.status).strip().lower()
-            if status not in known:
-                raise AnalyticsError(
-                    f"unknown status {self.status!r}",
-                    hint="use one of " + ", ".join(sorted(known)),
-                )
-            object.__setattr__(self, "status", status)
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> Filters:
-        """Build from keyword arguments; refuse unknown names.
-
-        Raises:
-            AnalyticsError: A name is not a filter, or a value is bad.
-        """
-        unknown = sorted(set(values) - set(FILTER_NAMES))
-        if unknown:
-            raise AnalyticsError(
-                f"unknown filter(s): {', '.join(unknown)}",
-                hint="filters are " + ", ".join(FILTER_NAMES),
-            )
-        return cls(**{k: v for k, v in values.items() if v is not None})
-
-    def with_range(self, since: datetime | None, until: datetime | None) -> Filters:
-        """Return a copy with another time range."""
-        return replace(self, since=since, until=until)
-
-    def with_workflow(self, workflow: str | None) -> Filters:
-        """Return a copy for one workflow (``None`` keeps the current one)."""
-        return self if workflow is None else replace(self, workflow=workflow)
+    return None if value is None else require_aware(value, name, error=AnalyticsError)
 
 
 def where(table: sa.Table, filters: Filters, *, time: str) -> list[sa.ColumnElement[bool]]:

@@ -17,14 +17,15 @@ The definition is numpy's default (``method="linear"``) and PostgreSQL's
   several times the sort they need).
 
 Either way the interpolation is done with the formula PostgreSQL uses (in double
-precision), so both dialects give the same result for the same data.
+precision), so both dialects give the same result for the same data. Values already in
+memory (a journal without SQL) go through :func:`exact_percentiles`, the same formula.
 
 NULL values are left out of every statistic (as SQL aggregates do).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,28 @@ def lerp(first: float | None, second: float | None, h: float) -> float | None:
     if proportion == 0.0:
         return float(first)
     return float(first) + (float(second) - float(first)) * proportion
+
+
+def exact_percentiles(
+    values: Iterable[float | None], fractions: Sequence[float] = (0.5, 0.95, 0.99)
+) -> tuple[float | None, ...]:
+    """Return the exact percentiles of values held in memory (``None`` values left out).
+
+    The same definition as the SQL paths (see the module docstring), so that a figure
+    computed here equals the one a query returns for the same values.
+    """
+    ordered = sorted(float(v) for v in values if v is not None)
+    n = len(ordered)
+    out: list[float | None] = []
+    for p in fractions:
+        if not n:
+            out.append(None)
+            continue
+        h = float(p) * (n - 1)
+        lo = int(h)
+        hi = lo + (1 if h > lo else 0)
+        out.append(lerp(ordered[lo], ordered[hi], h))
+    return tuple(out)
 
 
 def grouped_stats(

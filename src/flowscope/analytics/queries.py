@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from flowscope.analytics._sql import EXECUTED, rate, require_sql
 from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.percentiles import grouped_stats
+from flowscope.analytics.percentiles import exact_percentiles, grouped_stats
+from flowscope.analytics.store import EXECUTED, rate, require_sql
 from flowscope.errors import AnalyticsError
 from flowscope.store.schema import runs, step_attempts
 
@@ -101,7 +101,7 @@ def summary(store: Any, filters: Filters) -> dict[str, Any]:
 
 def step_statistics(
     store: Any, filters: Filters, *, resources: bool = False,
-    fractions: Sequence[float] = (0.5, 0.95, 0.99),
+    fractions: Sequence[float] = (0.5, 0.95, 0.99), step_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return statistics per (workflow, step), sorted by workflow then step.
 
@@ -114,11 +114,14 @@ def step_statistics(
         fractions: The percentiles to compute (of 0.5, 0.95, 0.99; the others' keys are
             ``None``): a leaderboard asks only for the one it ranks by, since on SQLite
             each percentile is a walk along every (workflow, step) group.
+        step_id: Only this step (of every workflow the filters let through).
     """
     sql = require_sql(store)
     s = step_attempts.c
     conds = [*where(step_attempts, filters, time=_STEP_TIME),
              s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
+    if step_id is not None:
+        conds.append(s.step_id == step_id)
     extras: dict[str, Any] = {
         "executions": lambda c: sa.func.count(),
         "failures": _count_status("failed"),
@@ -222,6 +225,65 @@ def by_type(store: Any, filters: Filters) -> list[dict[str, Any]]:
     return run_statistics(store, filters, groups=("workflow_type",))
 
 
-def by_workflow(store: Any, filters: Filters) -> list[dict[str, Any]]:
-    """Return run statistics per workflow."""
-    return run_statistics(store, filters, groups=("workflow",))
+def percentile_duration(
+    store: Any, filters: Filters, fraction: float, *, step_id: str | None = None
+) -> float | None:
+    """Return one exact percentile (a fraction in [0, 1]) of run durations, or of one
+    step's execution durations when ``step_id`` is given; ``None`` with no duration."""
+    sql = require_sql(store)
+    if step_id is None:
+        table, conds = runs, where(runs, filters, time=_RUN_TIME)
+    else:
+        s = step_attempts.c
+        table = step_attempts
+        conds = [*where(step_attempts, filters, time=_STEP_TIME), s.step_id == step_id,
+                 s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
+    with sql.engine.connect() as conn:
+        stats = grouped_stats(conn, table, value="duration_ms", where=conds,
+                              fractions=(fraction,))
+    return stats[0].percentiles[0]
+
+
+def step_durations(store: Any, filters: Filters, step_id: str) -> dict[str, Any]:
+    """Return one step's ``executions``, ``p95_duration_ms`` and ``p99_duration_ms``: the
+    figures of its row in :func:`step_statistics` (what ``flowscope stats --by step``
+    shows), for diagnosis to quote.
+
+    A journal without SQL (the memory store) is read in Python with the same definitions
+    (executions, time range on ``started_at``, :func:`.percentiles.exact_percentiles`).
+    """
+    try:
+        sql = require_sql(store)
+    except AnalyticsError:
+        return _journal_step_durations(store, filters, step_id)
+    rows = step_statistics(sql, filters, fractions=(0.95, 0.99), step_id=step_id)
+    executions = sum(r["executions"] for r in rows)
+    if len(rows) != 1:  # no execution, or the step in several workflows: pool them
+        return _pooled(sql, filters, step_id, executions)
+    row = rows[0]
+    return {"executions": executions, "p95_duration_ms": row["p95_duration_ms"],
+            "p99_duration_ms": row["p99_duration_ms"]}
+
+
+def _pooled(sql: Any, filters: Filters, step_id: str, executions: int) -> dict[str, Any]:
+    p95 = percentile_duration(sql, filters, 0.95, step_id=step_id) if executions else None
+    p99 = percentile_duration(sql, filters, 0.99, step_id=step_id) if executions else None
+    return {"executions": executions, "p95_duration_ms": p95, "p99_duration_ms": p99}
+
+
+def _journal_step_durations(journal: Any, filters: Filters, step_id: str) -> dict[str, Any]:
+    durations: list[float | None] = []
+    for run in journal.list_runs(workflow=filters.workflow, user=filters.user, limit=None):
+        if ((filters.version is not None and run.version != filters.version)
+                or (filters.type is not None and run.tags.get("type") != filters.type)):
+            continue
+        for a in journal.get_steps(run.id, include_rewound=True):
+            if (a.step_id != step_id or a.status.value not in EXECUTED
+                    or a.reused_from_run_id is not None or a.started_at is None
+                    or (filters.status is not None and a.status.value != filters.status)
+                    or (filters.since is not None and a.started_at < filters.since)
+                    or (filters.until is not None and a.started_at >= filters.until)):
+                continue
+            durations.append(a.duration_ms)
+    p95, p99 = exact_percentiles(durations, (0.95, 0.99))
+    return {"executions": len(durations), "p95_duration_ms": p95, "p99_duration_ms": p99}

@@ -14,12 +14,12 @@ from rich.table import Table
 
 from flowscope.analytics import export as exports
 from flowscope.analytics import queries, series
-from flowscope.analytics.filters import Filters
 from flowscope.cli.app import app
 from flowscope.cli.app import stdout_console as _stdout
 from flowscope.cli.options import CommandLineError, DbOption, parse_since
 from flowscope.cli.store import opened_store
 from flowscope.errors import AnalyticsError
+from flowscope.filters import Filters
 
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", "-w", help="Only this workflow.")]
 SinceOpt = Annotated[str | None, typer.Option(

@@ -14,7 +14,8 @@ from flowscope.cli.app import app
 from flowscope.cli.app import stdout_console as _stdout
 from flowscope.cli.options import CommandLineError, DbOption, JsonOption, parse_since
 from flowscope.cli.store import opened_store
-from flowscope.diagnosis import Diagnoser, Diagnosis
+from flowscope.compat import Diagnoser
+from flowscope.diagnosis import Diagnosis
 from flowscope.diagnosis.failures import source_for
 from flowscope.diagnosis.similar import error_groups
 

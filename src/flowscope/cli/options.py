@@ -6,7 +6,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ import yaml
 
 from flowscope.errors import FlowscopeError, InputError
 from flowscope.model.inputs import coerce_cli_input
+from flowscope.model.values import is_duration, parse_duration
 from flowscope.model.workflow import Workflow
 
 #: Environment variable naming the store when ``--db`` is not given.
@@ -107,10 +108,6 @@ def build_inputs(
     return inputs
 
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """Turn ``7d``, ``12h``, ``30m``, ``2w``, ``2026-11-01`` or an ISO time into UTC.
 
@@ -120,10 +117,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     Raises:
         CommandLineError: The text is none of these.
     """
-    match = _RELATIVE.match(text)
-    if match:
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    if is_duration(text):
+        span = parse_duration(text, "--since", unit_required=True, error=CommandLineError)
+        return (now or datetime.now(UTC)) - span
     stripped = text.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", stripped):

@@ -22,7 +22,6 @@ from flowscope.debugger.snapshots import Snapshot, SnapshotRing
 from flowscope.debugger.stops import Stop
 from flowscope.debugger.traces import TraceEntry, build_trace
 from flowscope.debugger.values import MISSING, compare_states, lookup
-from flowscope.diagnosis.facade import DiagnosisMixin
 from flowscope.errors import ExpressionError
 from flowscope.expressions import Expression, compile_expression, interpolate_braces
 
@@ -63,7 +62,7 @@ class BackgroundRun:
             ) from None
 
 
-class WorkflowDebugger(DiagnosisMixin):
+class WorkflowDebugger:
     """The debugger's seed-compatible API (see the module docstring).
 
     Args:

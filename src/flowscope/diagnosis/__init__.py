@@ -2,32 +2,36 @@
 
 Everything reads the journal (and the ``error_fingerprints`` index on SQL stores); the
 engine only classifies failures as they happen (``flowscope.engine.classify``, re-exported
-here).
+here). The seed-compatible methods (``Diagnoser``, ``WorkflowDebugger.diagnose_error``...)
+live in :mod:`flowscope.compat`, which also supplies the step durations that
+suggestions quote (:mod:`.durations`): diagnosis imports neither analytics nor the
+debugger.
 """
 
-from flowscope.diagnosis._errors import DiagnosisError
 from flowscope.diagnosis.config import DiagnosisConfig, load_config
-from flowscope.diagnosis.facade import Diagnoser, Diagnosis, DiagnosisMixin
+from flowscope.diagnosis.durations import DurationSource, StepDurations
 from flowscope.diagnosis.fingerprint import (
     compute_fingerprint,
     fingerprint_error,
     normalize_message,
 )
+from flowscope.diagnosis.result import Diagnosis
 from flowscope.diagnosis.rootcause import Analysis, analyse_run
 from flowscope.diagnosis.suggest import Suggestion
 from flowscope.engine.classify import BUILTIN_RULES, DEFAULT_CLASSIFIER, Classifier, Rule
+from flowscope.errors import DiagnosisError
 
 __all__ = [
     "BUILTIN_RULES",
     "DEFAULT_CLASSIFIER",
     "Analysis",
     "Classifier",
-    "Diagnoser",
     "Diagnosis",
     "DiagnosisConfig",
     "DiagnosisError",
-    "DiagnosisMixin",
+    "DurationSource",
     "Rule",
+    "StepDurations",
     "Suggestion",
     "analyse_run",
     "compute_fingerprint",

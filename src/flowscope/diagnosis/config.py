@@ -20,9 +20,8 @@ from typing import Any
 
 import yaml
 
-from flowscope.diagnosis._errors import DiagnosisError
 from flowscope.engine.classify import Classifier, Rule, rule_from_dict
-from flowscope.errors import FlowscopeError
+from flowscope.errors import DiagnosisError, FlowscopeError
 
 #: Environment variable naming the configuration file.
 CONFIG_ENV = "FLOWSCOPE_CONFIG"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flowscope.diagnosis.durations import DurationSource
 from flowscope.diagnosis.failures import FailureFilter, FailureSource
 from flowscope.diagnosis.rootcause import Analysis, RootFailure, final_attempts
 from flowscope.diagnosis.suggest import FailureFacts
@@ -107,9 +108,18 @@ def _error_dict(error: ErrorInfo | None) -> dict[str, Any] | None:
 
 
 def facts_for(
-    source: FailureSource | None, root: RootFailure, *, now: datetime | None = None
+    source: FailureSource | None, root: RootFailure, *, now: datetime | None = None,
+    durations: DurationSource | None = None,
 ) -> FailureFacts:
-    """Gather what the suggestions need about a root failure."""
+    """Gather what the suggestions need about a root failure.
+
+    Args:
+        source: Past failures (``None``: no history).
+        root: The root failure.
+        now: The end of the windows (default: now).
+        durations: Supplies the step's duration percentiles over the last week
+            (``None``: the suggestions quote none).
+    """
     error = root.error or ErrorInfo(type="UnknownError", message="")
     step_def = step_definition(root.run, root.step_id)
     attempt = root.attempt
@@ -123,7 +133,9 @@ def facts_for(
         now = now or datetime.now(UTC)
         wf = root.run.workflow
         facts["day"] = source.step_sample(wf, root.step_id, now - timedelta(days=1))
-        facts["week"] = source.step_sample(wf, root.step_id, now - timedelta(days=7))
+        if durations is not None:
+            facts["week"] = durations.step_durations(wf, root.step_id,
+                                                     now - timedelta(days=7))
         facts["category_last_day"] = len(source.failures(FailureFilter(
             workflow=wf, step_id=root.step_id, category=error.category,
             since=now - timedelta(days=1), include_cascade=True)))

@@ -11,14 +11,13 @@ Two sources behind one small interface:
 
 Filters every query takes (``**filters`` on the public API): ``since``, ``until``
 (datetimes or relative text like ``7d``), ``workflow``, ``version``, ``user``,
-``workflow_type`` (alias ``type``), ``step`` (alias ``step_id``), ``category``,
+``type`` (alias ``workflow_type``), ``step`` (alias ``step_id``), ``category``,
 ``fingerprint``, ``include_cascade`` (sub-workflow step failures that only repeat a child
 run's failure; off by default so that each bug is counted once).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,20 +25,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flowscope.diagnosis._errors import DiagnosisError
 from flowscope.diagnosis.fingerprint import fingerprint_error, normalize_message
 from flowscope.diagnosis.schema import error_fingerprints
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, StepAttemptRecord
 from flowscope.engine.status import StepStatus
+from flowscope.errors import DiagnosisError, FilterError
+from flowscope.filters import Filters
+from flowscope.model import values
 from flowscope.store import schema as store_schema
 from flowscope.store.sql import SQLStore
 
 #: Type name of the error a sub-workflow step fails with when its child run failed.
 CHILD_FAILED = "ChildRunFailedError"
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 # How far below the newest indexed attempt id the catch-up looks again: attempts with a
 # lower id can commit after a higher one on PostgreSQL (sequence order != commit order).
 _RESYNC_WINDOW = 5000
@@ -50,14 +49,12 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
     """Turn ``5m``, ``1h``, ``7d``, ``2w`` (or ``30s``) into a timedelta.
 
     Raises:
-        DiagnosisError: The text is not a positive duration.
+        DiagnosisError: The text is not a positive duration with a unit.
     """
-    match = _DURATION.match(text) if isinstance(text, str) else None
-    if not match or float(match.group(1)) <= 0:
-        raise DiagnosisError(
-            f"{what} {text!r} is not a duration", hint="write e.g. 30s, 5m, 1h, 1d or 2w"
-        )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if not isinstance(text, str):
+        raise DiagnosisError(f"{what} {text!r} is not a duration",
+                             hint="write e.g. 30s, 5m, 1h, 1d or 2w")
+    return values.parse_duration(text, what, unit_required=True, error=DiagnosisError)
 
 
 def is_cascade_type(error_type: str) -> bool:
@@ -97,37 +94,24 @@ class Success:
 
 @dataclass(frozen=True, slots=True)
 class StepSample:
-    """Recent attempts of one step: what suggestions base their numbers on."""
+    """Recent attempts of one step: how often it failed (durations come from
+    :mod:`flowscope.diagnosis.durations`)."""
 
     attempts: int
+    """Attempts that ended (completed or failed)."""
     failures: int
-    durations_ms: tuple[float, ...]
-    """Durations of the attempts that ended (completed or failed), in ms."""
 
     @property
     def failure_rate(self) -> float | None:
         """Failed attempts over all attempts in [0, 1] (``None`` with no attempts)."""
         return self.failures / self.attempts if self.attempts else None
 
-    def percentile(self, q: float) -> float | None:
-        """Return the ``q``-th percentile (0-100) of the durations (nearest rank)."""
-        if not self.durations_ms:
-            return None
-        ordered = sorted(self.durations_ms)
-        rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
-        return ordered[int(min(rank, len(ordered))) - 1]
-
 
 @dataclass(frozen=True, slots=True)
-class FailureFilter:
-    """Which failures a query looks at (see the module docstring)."""
+class FailureFilter(Filters):
+    """Which failures a query looks at: the shared filters (the time range applies to
+    the attempt's end) plus diagnosis's own (see the module docstring)."""
 
-    since: datetime | None = None
-    until: datetime | None = None
-    workflow: str | None = None
-    version: str | None = None
-    user: str | None = None
-    workflow_type: str | None = None
     step_id: str | None = None
     category: str | None = None
     fingerprint: str | None = None
@@ -137,7 +121,7 @@ class FailureFilter:
         """Whether a failure passes the filter (the memory source's WHERE clause)."""
         checks: list[tuple[Any, Any]] = [
             (self.workflow, f.workflow), (self.version, f.version), (self.user, f.user),
-            (self.workflow_type, f.workflow_type), (self.step_id, f.step_id),
+            (self.type, f.workflow_type), (self.step_id, f.step_id),
             (self.category, f.category), (self.fingerprint, f.fingerprint),
         ]
         if any(want is not None and want != got for want, got in checks):
@@ -149,19 +133,18 @@ class FailureFilter:
         return not (self.until is not None and (f.ended_at is None or f.ended_at >= self.until))
 
 
-_ALIASES = {"type": "workflow_type", "step": "step_id"}
+_ALIASES = {"workflow_type": "type", "step": "step_id"}
+# Every failure has the status "failed": a status filter would only confuse.
+_NOT_FILTERS = frozenset({"status"})
 
 
 def _moment(value: Any, name: str, now: datetime) -> datetime:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise DiagnosisError(f"{name} {value.isoformat()} has no timezone",
-                                 hint="pass an aware datetime, e.g. datetime.now(UTC)")
-        return value.astimezone(UTC)
+        return values.require_aware(value, name, error=FilterError)
     if isinstance(value, timedelta):
         return now - value
     if isinstance(value, str):
-        if _DURATION.match(value):
+        if values.is_duration(value):
             return now - parse_duration(value, what=name)
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -181,7 +164,7 @@ def make_filter(filters: Mapping[str, Any], *, now: datetime | None = None) -> F
     """
     now = now or datetime.now(UTC)
     values: dict[str, Any] = {}
-    known = set(FailureFilter.__dataclass_fields__)
+    known = set(FailureFilter.__dataclass_fields__) - _NOT_FILTERS
     for raw_key, value in filters.items():
         key = _ALIASES.get(raw_key, raw_key)
         if key not in known:
@@ -197,7 +180,7 @@ def make_filter(filters: Mapping[str, Any], *, now: datetime | None = None) -> F
             values[key] = bool(value)
         else:
             values[key] = str(value)
-    return FailureFilter(**values)
+    return FailureFilter(**values)  # a bad value raises FilterError, a DiagnosisError
 
 
 def failure_of(
@@ -277,7 +260,6 @@ class MemoryFailureSource(FailureSource):
     def step_sample(self, workflow: str, step_id: str, since: datetime) -> StepSample:
         """Return the step's attempts that ended since ``since``."""
         attempts = failures = 0
-        durations: list[float] = []
         for run, a in self._attempts():
             if (run.workflow != workflow or a.step_id != step_id or a.ended_at is None
                     or a.ended_at < since
@@ -285,9 +267,7 @@ class MemoryFailureSource(FailureSource):
                 continue
             attempts += 1
             failures += a.status is StepStatus.FAILED
-            if a.duration_ms is not None:
-                durations.append(a.duration_ms)
-        return StepSample(attempts, failures, tuple(durations))
+        return StepSample(attempts, failures)
 
 
 class SQLFailureSource(FailureSource):
@@ -364,7 +344,7 @@ class SQLFailureSource(FailureSource):
         query = sa.select(t).order_by(t.c.ended_at_epoch.desc(), t.c.attempt_id.desc())
         for value, column in (
             (flt.workflow, t.c.workflow), (flt.version, t.c.version), (flt.user, t.c.user_id),
-            (flt.workflow_type, t.c.workflow_type), (flt.step_id, t.c.step_id),
+            (flt.type, t.c.workflow_type), (flt.step_id, t.c.step_id),
             (flt.category, t.c.category), (flt.fingerprint, t.c.fingerprint),
         ):
             if value is not None:
@@ -415,7 +395,7 @@ class SQLFailureSource(FailureSource):
     def step_sample(self, workflow: str, step_id: str, since: datetime) -> StepSample:
         """Return the step's attempts that ended since ``since``."""
         steps = store_schema.step_attempts
-        query = sa.select(steps.c.status, steps.c.duration_ms).where(
+        query = sa.select(steps.c.status).where(
             steps.c.workflow == workflow, steps.c.step_id == step_id,
             steps.c.ended_at_epoch >= since.timestamp(),
             steps.c.status.in_([StepStatus.COMPLETED.value, StepStatus.FAILED.value]),
@@ -423,8 +403,7 @@ class SQLFailureSource(FailureSource):
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         failures = sum(1 for r in rows if r.status == StepStatus.FAILED.value)
-        durations = tuple(float(r.duration_ms) for r in rows if r.duration_ms is not None)
-        return StepSample(len(rows), failures, durations)
+        return StepSample(len(rows), failures)
 
 
 def source_for(store: Journal) -> FailureSource:

@@ -30,12 +30,6 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False, sort_keys=True)
 
 
-def _ref(ref: Mapping[str, Any] | None) -> str:
-    if not ref:
-        return "-"
-    return f"{ref.get('workflow', '')} run {ref.get('run_id')} step {ref.get('step_id')}"
-
-
 def _tables(report: Mapping[str, Any]) -> dict[str, tuple[list[str], list[list[str]]]]:
     """Return each tabular section as (header, rows) of text."""
     d = report["diagnosis"]

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from flowscope.diagnosis.durations import StepDurations
 from flowscope.diagnosis.failures import StepSample
 from flowscope.diagnosis.fingerprint import top_user_frames
 from flowscope.engine.records import ErrorInfo
@@ -57,8 +58,8 @@ class FailureFacts:
     peak_memory_bytes: int | None = None
     day: StepSample | None = None
     """The step's attempts over the last day."""
-    week: StepSample | None = None
-    """The step's attempts over the last week (for duration percentiles)."""
+    week: StepDurations | None = None
+    """The step's duration percentiles over the last week (as ``flowscope stats``)."""
     category_last_day: int | None = None
     """Failures of this step in this category over the last day."""
 
@@ -144,11 +145,11 @@ def _timeout(f: FailureFacts, cat: str) -> list[Suggestion]:
     out: list[Suggestion] = []
     timeout = (f.step_def or {}).get("timeout")
     sample = f.week
-    p95 = sample.percentile(95) if sample else None
-    p99 = sample.percentile(99) if sample else None
+    p95 = sample.p95_ms if sample else None
+    p99 = sample.p99_ms if sample else None
     if timeout is not None and p99 is not None:
         ratio = p99 / (float(timeout) * 1000)
-        why = (f"over the last 7 days ({sample.attempts if sample else 0} attempts) the step's "
+        why = (f"over the last 7 days ({sample.executions if sample else 0} attempts) the step's "
                f"p95 is {_ms(p95)} and p99 {_ms(p99)} against a timeout of {float(timeout):g}s "
                f"({ratio:.0%} of it)")
         if ratio >= TIGHT_TIMEOUT:

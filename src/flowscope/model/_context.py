@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from flowscope.errors import DefinitionError
 from flowscope.model.inputs import type_name
+from flowscope.model.values import plain_json
 from flowscope.model.workflow import Workflow
 
 __all__ = [
@@ -166,9 +167,5 @@ def plain(value: Any, place: str, ctx: Context) -> Any:
 
 
 def copy_plain(value: Any) -> Any:
-    """Return a deep copy of a plain value (dicts and lists copied, tuples as lists)."""
-    if isinstance(value, Mapping):
-        return {key: copy_plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [copy_plain(item) for item in value]
-    return value
+    """Return a private copy of a value :func:`plain` accepted (tuples as lists)."""
+    return plain_json(value, "a definition value")

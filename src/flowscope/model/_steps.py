@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from flowscope.errors import ExpressionSyntaxError
+from flowscope.errors import ExpressionSyntaxError, InvalidValueError
 from flowscope.expressions import Expression, Template, compile_condition, compile_template
 from flowscope.model._context import (
     Context,
@@ -25,6 +25,7 @@ from flowscope.model._context import (
     text_field,
 )
 from flowscope.model.inputs import matches_type, type_name
+from flowscope.model.values import parse_seconds
 from flowscope.model.workflow import (
     ERROR_CATEGORIES,
     EXECUTORS,
@@ -49,8 +50,6 @@ _EXECUTOR_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _USES_PATH = re.compile(rf"^{_DOTTED}:{_DOTTED}$")
 _USES_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _STEP_REF = re.compile(
     r"(?<![\w.])steps\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*)"
     r"|\[\s*(?:'([^']*)'|\"([^\"]*)\")\s*\])"
@@ -413,18 +412,14 @@ def _retry(raw: Any, place: str, ctx: Context) -> RetryPolicy:
 def _timeout(raw: Any, place: str, ctx: Context) -> float | None:
     if raw is None:
         return None
-    value: float | None = None
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, str) and (match := _DURATION.match(raw)):
-        value = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if value is None or not math.isfinite(value) or value <= 0:
+    try:
+        return parse_seconds(raw, "`timeout`")
+    except InvalidValueError:
         ctx.fail(
             f"`timeout` must be a positive number of seconds, got {raw!r}",
             place,
             hint='write e.g. 30, "30s", "2m" or "500ms"',
         )
-    return value
 
 
 # -- expressions ---------------------------------------------------------------------------

@@ -7,10 +7,8 @@ compiled once, here, so that the engine's hot path only renders them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from flowscope.expressions import Expression, Template
@@ -221,72 +219,6 @@ class Workflow:
     def to_dict(self) -> dict[str, Any]:
         """Return the definition as a plain, JSON-serialisable dict."""
         return dict(self.definition)
-
-    # The loaders live in ``model/loader.py``, which imports this module; import lazily.
-
-    @classmethod
-    def from_dict(
-        cls,
-        data: Mapping[str, Any],
-        *,
-        source: str | None = None,
-        base_dir: Path | None = None,
-        max_depth: int = 10,
-        registry: Mapping[str, Workflow] | None = None,
-    ) -> Workflow:
-        """Validate a definition given as a mapping (see ``loader.workflow_from_dict``)."""
-        from flowscope.model.loader import workflow_from_dict
-
-        return workflow_from_dict(
-            data, source=source, base_dir=base_dir, max_depth=max_depth, registry=registry
-        )
-
-    @classmethod
-    def from_yaml(
-        cls,
-        text: str,
-        *,
-        source: str | None = None,
-        base_dir: Path | None = None,
-        max_depth: int = 10,
-        registry: Mapping[str, Workflow] | None = None,
-    ) -> Workflow:
-        """Parse and validate a YAML definition (see ``loader.workflow_from_yaml``)."""
-        from flowscope.model.loader import workflow_from_yaml
-
-        return workflow_from_yaml(
-            text, source=source, base_dir=base_dir, max_depth=max_depth, registry=registry
-        )
-
-    @classmethod
-    def from_json(
-        cls,
-        text: str,
-        *,
-        source: str | None = None,
-        base_dir: Path | None = None,
-        max_depth: int = 10,
-        registry: Mapping[str, Workflow] | None = None,
-    ) -> Workflow:
-        """Parse and validate a JSON definition (see ``loader.workflow_from_json``)."""
-        from flowscope.model.loader import workflow_from_json
-
-        return workflow_from_json(
-            text, source=source, base_dir=base_dir, max_depth=max_depth, registry=registry
-        )
-
-    @classmethod
-    def from_file(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        max_depth: int = 10,
-        registry: Mapping[str, Workflow] | None = None,
-    ) -> Workflow:
-        """Load a ``.yaml``/``.yml``/``.json`` file (see ``loader.load_workflow``)."""
-        from flowscope.model.loader import load_workflow
-
-        return load_workflow(path, max_depth=max_depth, registry=registry)
 
 
 def _empty_template() -> Template:

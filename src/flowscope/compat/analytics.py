@@ -9,6 +9,9 @@ For runs executed by the engine, ``workflow_id`` is the workflow's name and
 Stores: analytics runs SQL, so it needs a SQLite or PostgreSQL store. ``"memory"`` opens
 a private in-memory SQLite database (not the engine's dict-based ``MemoryStore``, which
 is refused with a hint).
+
+The methods are thin: each calls the analytics query of the same meaning, so that the
+seed names, the CLI and reports give the same numbers.
 """
 
 from __future__ import annotations
@@ -21,24 +24,11 @@ from typing import Any
 from flowscope.analytics import anomalies as anomalies_module
 from flowscope.analytics import export as export_module
 from flowscope.analytics import queries, series, tracking
-from flowscope.analytics._sql import EXECUTED, require_sql
-from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.percentiles import check_fraction, grouped_stats
+from flowscope.analytics.percentiles import check_fraction
+from flowscope.analytics.store import open_sql
 from flowscope.engine.status import RunStatus
 from flowscope.errors import AnalyticsError
-from flowscope.store.open import open_store
-from flowscope.store.schema import runs, step_attempts
-from flowscope.store.sql import SQLStore
-
-
-def _open(store: Any) -> tuple[SQLStore, bool]:
-    """Return the SQL store to use and whether this facade owns (must close) it."""
-    if store is None:
-        return require_sql(open_store(None)), True
-    if isinstance(store, str):
-        url = "sqlite://" if store.strip() == "memory" else store
-        return require_sql(open_store(url)), True
-    return require_sql(store), False
+from flowscope.filters import Filters
 
 
 class WorkflowAnalyticsEngine:
@@ -55,7 +45,7 @@ class WorkflowAnalyticsEngine:
     """
 
     def __init__(self, store: Any = None) -> None:
-        self.store, self._owned = _open(store)
+        self.store, self._owned = open_sql(store)
 
     def close(self) -> None:
         """Close the store if this object opened it."""
@@ -187,18 +177,8 @@ class WorkflowAnalyticsEngine:
             ValueError: ``percentile`` is outside [0, 100] (an ``AnalyticsError`` too).
         """
         fraction = check_fraction(percentile, scale=100.0)
-        f = self._filters(workflow_id, filters)
-        if step_id is None:
-            table, conds = runs, where(runs, f, time="created_at")
-        else:
-            s = step_attempts.c
-            table = step_attempts
-            conds = [*where(step_attempts, f, time="started_at"), s.step_id == step_id,
-                     s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
-        with self.store.engine.connect() as conn:
-            stats = grouped_stats(conn, table, value="duration_ms", where=conds,
-                                  fractions=(fraction,))
-        return stats[0].percentiles[0]
+        return queries.percentile_duration(self.store, self._filters(workflow_id, filters),
+                                           fraction, step_id=step_id)
 
     def calculate_throughput(self, workflow_id: str | None = None, **filters: Any) -> float:
         """Return finished runs per minute (see :func:`series.throughput`)."""

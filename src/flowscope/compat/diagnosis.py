@@ -1,25 +1,30 @@
 """The diagnosis methods of ``flowscope.WorkflowDebugger`` (seed-compatible names).
 
-:class:`DiagnosisMixin` holds them; the debugger facade inherits from it and provides
-``self._engine`` (an ``Engine`` or ``None``) and ``self._store`` (a journal or ``None``).
-:class:`Diagnoser` is the same mixin standing alone (the CLI uses it). Without a store
-everything that needs no history still works on a bare exception: classification,
-fingerprint, stack trace, general suggestions.
+:class:`DiagnosisMixin` holds them; :class:`flowscope.compat.WorkflowDebugger` adds them
+to the debugger's facade, which provides ``self._engine`` (an ``Engine`` or ``None``) and
+``self._store`` (a journal or ``None``). :class:`Diagnoser` is the same mixin standing
+alone (the CLI uses it). Without a store everything that needs no history still works
+on a bare exception: classification, fingerprint, stack trace, general suggestions.
+
+This is where diagnosis meets analytics: the step durations that suggestions quote come
+from the analytics per-step statistics (:class:`AnalyticsDurations`), so ``flowscope
+why`` and ``flowscope stats`` give the same p95 and p99 for the same step and window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flowscope.diagnosis._errors import DiagnosisError
+from flowscope.analytics import queries
 from flowscope.diagnosis.config import DEFAULT_SIMILARITY
 from flowscope.diagnosis.context import error_context, facts_for, stack_frames
+from flowscope.diagnosis.durations import StepDurations
 from flowscope.diagnosis.failures import FailureSource, source_for
 from flowscope.diagnosis.fingerprint import fingerprint_error, normalize_message
 from flowscope.diagnosis.report import render_report
+from flowscope.diagnosis.result import Diagnosis
 from flowscope.diagnosis.rootcause import Analysis, analyse_run
 from flowscope.diagnosis.similar import categories, find_similar, frequency
 from flowscope.diagnosis.suggest import FailureFacts, Suggestion, suggest
@@ -27,40 +32,29 @@ from flowscope.engine.classify import DEFAULT_CLASSIFIER
 from flowscope.engine.failure import error_info
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo
+from flowscope.errors import DiagnosisError
+from flowscope.filters import Filters
+
+__all__ = ["AnalyticsDurations", "Diagnoser", "DiagnosisMixin"]
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnosis:
-    """What is known about one failure."""
+class AnalyticsDurations:
+    """A :class:`~flowscope.diagnosis.durations.DurationSource` over the analytics
+    per-step statistics of one store (the figures ``flowscope stats --by step`` shows).
 
-    category: str
-    fingerprint: str
-    message: str
-    error_type: str
-    suggestions: list[Suggestion] = field(default_factory=list)
-    similar: list[dict[str, Any]] = field(default_factory=list)
-    """Past failures: the exact-fingerprint group first, then near matches."""
-    root_cause: dict[str, Any] | None = None
-    """``{"run_id", "step_id", "workflow"}``; ``None`` for a bare exception."""
-    cascade: list[dict[str, Any]] = field(default_factory=list)
-    """What the failures caused: ``run_id``, ``step_id``, ``status``, ``cause_step_id``
-    (and ``cause_run_id``, ``reason``, ``origin``)."""
-    other_roots: list[dict[str, Any]] = field(default_factory=list)
-    """Independent failures that happened after the root cause."""
-    run_id: str | None = None
-    """The run diagnosed (``None`` for a bare exception)."""
-    error: ErrorInfo | None = None
+    Args:
+        store: The journal the runs are in.
+    """
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (the stack trace text left out)."""
-        return {
-            "run_id": self.run_id, "category": self.category, "fingerprint": self.fingerprint,
-            "error_type": self.error_type, "message": self.message,
-            "root_cause": self.root_cause, "other_roots": self.other_roots,
-            "cascade": self.cascade,
-            "suggestions": [s.to_dict() for s in self.suggestions],
-            "similar": self.similar,
-        }
+    def __init__(self, store: Journal) -> None:
+        self.store = store
+
+    def step_durations(self, workflow: str, step_id: str, since: datetime) -> StepDurations:
+        """Return the step's executions, p95 and p99 for attempts started since ``since``."""
+        row = queries.step_durations(self.store, Filters(since=since, workflow=workflow),
+                                     step_id)
+        return StepDurations(executions=row["executions"], p95_ms=row["p95_duration_ms"],
+                             p99_ms=row["p99_duration_ms"])
 
 
 class DiagnosisMixin:
@@ -84,6 +78,10 @@ class DiagnosisMixin:
             raise DiagnosisError(f"{what} needs a store to read runs from",
                                  hint="create it with a store or an engine on a store")
         return store
+
+    def _durations(self) -> AnalyticsDurations | None:
+        store = self._diagnosis_store()
+        return None if store is None else AnalyticsDurations(store)
 
     def _failure_source(self) -> FailureSource | None:
         store = self._diagnosis_store()
@@ -167,7 +165,8 @@ class DiagnosisMixin:
         )
         return Diagnosis(
             category=error.category, fingerprint=fp, message=error.message,
-            error_type=error.type, suggestions=suggest(facts_for(source, root)),
+            error_type=error.type,
+            suggestions=suggest(facts_for(source, root, durations=self._durations())),
             similar=similar, root_cause=root.ref(),
             cascade=analysis.cascade, other_roots=[r.ref() for r in analysis.other_roots],
             run_id=analysis.run.id, error=error,
