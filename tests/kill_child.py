@@ -158,18 +158,22 @@ class CrashingJournal:
 
 
 def describe(method: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
-    """One line naming a write: ``method run-id detail``."""
-    if method == "create_run":
-        rec = args[0]
-        return f"create_run {rec.id} {'child' if rec.parent_run_id else 'root'}"
-    if method == "record_step":
-        att = args[0]
-        return f"record_step {att.run_id} {att.step_id}#{att.attempt}:{att.status.value}"
-    if method == "update_run":
-        return f"update_run {args[0]} {kwargs['status'].value}"
-    events = args[0] if args else kwargs.get("events", ())
-    run_id = events[0].run_id if events else "-"
-    return f"append_events {run_id} " + ",".join(e.kind.value for e in events)
+    """One line naming a write: ``method run-id detail`` (just ``method`` if unsure)."""
+    try:
+        if method == "create_run":
+            rec = args[0] if args else kwargs["run"]
+            return f"create_run {rec.id} {'child' if rec.parent_run_id else 'root'}"
+        if method == "record_step":
+            att = args[0] if args else kwargs["attempt"]
+            return f"record_step {att.run_id} {att.step_id}#{att.attempt}:{att.status.value}"
+        if method == "update_run":
+            status = kwargs["status"] if "status" in kwargs else args[1]
+            return f"update_run {args[0] if args else kwargs['run_id']} {status.value}"
+        events = args[0] if args else kwargs.get("events", ())
+        run_id = events[0].run_id if events else "-"
+        return f"append_events {run_id} " + ",".join(e.kind.value for e in events)
+    except (IndexError, KeyError, AttributeError):  # a signature this file does not know
+        return method
 
 
 @dataclass(frozen=True, slots=True)
