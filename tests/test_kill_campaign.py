@@ -56,9 +56,6 @@ MAX_RESUMES = 4
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 
-RULES = ("completion", "rerun", "concurrency", "seq", "child_reuse", "child_window")
-
-
 @dataclass
 class Outcome:
     """One scenario: how the run was killed and what the rules found afterwards."""
@@ -66,6 +63,8 @@ class Outcome:
     label: str
     window: bool = False
     """Killed after the child run committed ``completed``, before the parent step did."""
+    resumes: int = 0
+    """Processes that resumed the run (0: it ended, or was never recorded, in the first)."""
     violations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -192,6 +191,7 @@ class Runner:
                 outcome.violations["completion"].append(
                     f"resume #{life} exited {code}: {detail}")
             root = self.store.get_run(root.id)
+        outcome.resumes = life
         self._check(outcome, root, out)
         self.outcomes.append(outcome)
         return outcome
@@ -325,6 +325,13 @@ def test_exact_points_cover_every_kind_of_write(campaign: Campaign) -> None:
     assert methods == set(kill_child.WRITES), campaign.writes
     assert any("update_run" in w and w.endswith("completed") for w in campaign.writes)
     assert any(o.window and o.label.startswith(("before", "after")) for o in campaign.outcomes)
+
+
+def test_random_kills_land_inside_runs(campaign: Campaign) -> None:
+    """Most random kills interrupt a run (else the random half of the campaign is idle)."""
+    randoms = [o for o in campaign.outcomes if o.label.startswith("random")]
+    assert len(randoms) == RANDOM_KILLS[campaign.kind]
+    assert sum(1 for o in randoms if o.resumes) * 3 >= len(randoms)
 
 
 def test_every_killed_run_completes_with_its_outputs(campaign: Campaign) -> None:
