@@ -17,7 +17,10 @@ tells the parent how many commit points there are and what each one is.
 
 Run as a script, the module is a fork server (:func:`serve`): it imports Flowscope once,
 then forks one child per task read from stdin, so a child starts in milliseconds. The
-parent kills the child by its pid; the server reaps it and reports its exit code.
+server kills and reaps the child when the parent says so.
+
+Leases: a resume starts the moment the killed owner has been reaped, long before a lease
+it held could expire. :func:`resume` is the one place that takes such a run over.
 """
 
 from __future__ import annotations
@@ -240,7 +243,8 @@ def resume(engine: Engine, run_id: str) -> Any:
     """Resume a run whose owner was just killed.
 
     The owner died a moment ago, so a lease it held has not expired yet: take the run
-    over where the engine offers a way to (its process is certainly gone).
+    over where the engine offers a way to (its process is certainly gone). When run
+    ownership lands, this is what to adapt if taking over is spelled differently.
     """
     import inspect
 
