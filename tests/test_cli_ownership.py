@@ -266,7 +266,6 @@ def assert_one_clean_line(stderr: str, *fragments: str) -> str:
 # -- defect 1: resuming a live run --------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 1")
 def test_resume_of_a_live_run_is_refused_in_one_line(place: Any) -> None:
     """``flowscope resume RUN`` while ``flowscope run`` still executes RUN is refused.
 
@@ -306,7 +305,6 @@ def _resume_command(output: str, run_id: str) -> list[str]:
     return ["resume", given]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 2")
 def test_ctrl_c_leaves_the_run_interrupted_and_resumable(place: Any) -> None:
     """The first Ctrl-C of ``flowscope run`` interrupts the run; it does not cancel it.
 
@@ -337,7 +335,6 @@ def test_ctrl_c_leaves_the_run_interrupted_and_resumable(place: Any) -> None:
     assert p.calls()["a"] == 1 and p.calls()["c"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 2")
 def test_a_second_ctrl_c_exits_at_once_and_the_run_stays_resumable(place: Any) -> None:
     """A second Ctrl-C ends ``flowscope run`` without waiting for a running sync step.
 
@@ -383,7 +380,6 @@ steps:
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 3")
 def test_timed_out_sync_steps_neither_overlap_nor_hold_the_process(place: Any) -> None:
     """``flowscope run`` ends when the run ends, not when an abandoned thread returns.
 
@@ -412,7 +408,6 @@ def test_timed_out_sync_steps_neither_overlap_nor_hold_the_process(place: Any) -
 # -- defect 10: cancel of a run live in another process -----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 10")
 def test_cancel_reaches_the_owner_of_a_live_run(place: Any) -> None:
     """``flowscope cancel RUN`` of a run live in another process is done by its owner.
 
@@ -473,7 +468,6 @@ def test_resume_after_the_owner_died_needs_no_force(place: Any) -> None:
     assert p.calls() == Counter({"a": 1, "g": 2, "c": 1})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: runs whose owner died")
 def test_runs_shows_a_run_whose_owner_died(place: Any) -> None:
     """``flowscope runs`` marks a run whose owner died (lease expired) as such.
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +94,6 @@ class _Overlap:
         return f"call {call}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 3")
 def test_a_timed_out_sync_step_never_runs_beside_its_retry(memory_store: Any) -> None:
     """A sync step (thread executor) that times out is abandoned, not copied.
 
@@ -136,7 +134,6 @@ class _SlowAfter(EngineHooks):
         self.seen.append(pending.step_id)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 6")
 def test_after_step_hooks_are_awaited_before_the_run_returns(memory_store: Any) -> None:
     """An ``after_step`` hook that awaits finishes for every step, the last one included.
 
@@ -162,7 +159,6 @@ class _Observer(EngineHooks):
         self.events.append(event)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 7")
 def test_observers_never_see_an_event_whose_commit_failed(memory_store: Any) -> None:
     """An observer is shown an event only after the journal committed it.
 
@@ -299,7 +295,6 @@ def _follow_one_run(needs: list[list[int]]) -> tuple[list[int], list[int]]:
         return follower.seen, stored
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 9")
 @settings(max_examples=12, deadline=None)
 @given(needs=dags())
 @example(needs=[[], [0], [0], [1, 2]])  # a fan-out and a fan-in: the classic case
@@ -331,7 +326,6 @@ def test_a_finished_run_has_seqs_one_to_n(sqlite_store: Any) -> None:
 # -- defect 11: fork does not reproduce the state at its fork point -----------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 11")
 def test_fork_sees_a_debugger_edit_made_before_its_fork_point(store: Any) -> None:
     """``engine.fork(run, "s3")`` gives ``s3`` the vars the source run's ``s3`` saw.
 
@@ -357,7 +351,7 @@ def test_fork_sees_a_debugger_edit_made_before_its_fork_point(store: Any) -> Non
         stop = dbg.wait_for_stop(WAIT)
         assert stop is not None and stop.step_id == "s2"
         assert dbg.session is not None
-        dbg.session.set_variable("vars.x", 42, user="ann")
+        dbg.session.set_variable("vars.x", 42)
         dbg.continue_execution()
         source = handle.result(WAIT)
         assert source.outputs == {"x": 42}

@@ -349,7 +349,6 @@ def test_no_step_runs_concurrently_with_itself(campaign: Campaign) -> None:
     assert campaign.violations("concurrency") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 9")
 def test_event_seqs_have_no_gaps(campaign: Campaign) -> None:
     """Every run's events are seq 1..n after its resumes: a kill loses no seq to a gap.
 
@@ -364,7 +363,6 @@ def test_unfinished_subworkflow_child_is_picked_up(campaign: Campaign) -> None:
     assert campaign.violations("child_reuse") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 defect 8")
 def test_completed_subworkflow_child_is_reused_not_run_again(campaign: Campaign) -> None:
     """Killed after the child run committed ``completed`` but before the parent's ``sub``.
 

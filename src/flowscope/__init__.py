@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from flowscope.engine import RunStatus as RunStatus
     from flowscope.engine import StepAttemptRecord as StepAttemptRecord
     from flowscope.engine import StepStatus as StepStatus
+    from flowscope.engine.context import StepContext as StepContext
+    from flowscope.engine.context import current_step as current_step
+    from flowscope.engine.executors import Executor as Executor
+    from flowscope.engine.executors import Outcome as Outcome
+    from flowscope.engine.executors import StepCall as StepCall
     from flowscope.engine.failure import ChildRunFailedError as ChildRunFailedError
     from flowscope.engine.hooks import RunControl as RunControl
     from flowscope.errors import AccessDeniedError as AccessDeniedError
@@ -58,10 +63,13 @@ if TYPE_CHECKING:
     from flowscope.errors import InputError as InputError
     from flowscope.errors import InvalidTransitionError as InvalidTransitionError
     from flowscope.errors import InvalidValueError as InvalidValueError
+    from flowscope.errors import LeaseLostError as LeaseLostError
     from flowscope.errors import OutputNotSerializableError as OutputNotSerializableError
     from flowscope.errors import RecursionLimitError as RecursionLimitError
     from flowscope.errors import RunNotFoundError as RunNotFoundError
+    from flowscope.errors import RunOwnedError as RunOwnedError
     from flowscope.errors import RunStateError as RunStateError
+    from flowscope.errors import StepCancelledError as StepCancelledError
     from flowscope.errors import StepTimeoutError as StepTimeoutError
     from flowscope.errors import StoreError as StoreError
     from flowscope.filters import Filters as Filters
@@ -89,6 +97,8 @@ _ROOMS: dict[str, tuple[str, ...]] = {
         "Engine", "EngineHooks", "ErrorInfo", "Event", "EventKind", "Journal", "PendingStep",
         "RunHandle", "RunRecord", "RunResult", "RunStatus", "StepAttemptRecord",
         "StepStatus"),
+    "flowscope.engine.context": ("StepContext", "current_step"),
+    "flowscope.engine.executors": ("Executor", "Outcome", "StepCall"),
     "flowscope.engine.failure": ("ChildRunFailedError",),
     "flowscope.engine.hooks": ("RunControl",),
     "flowscope.errors": (
@@ -96,8 +106,9 @@ _ROOMS: dict[str, tuple[str, ...]] = {
         "DebuggerError", "DefinitionError", "DiagnosisError", "ExpressionError",
         "ExpressionEvalError", "ExpressionSyntaxError", "FilterError", "FlowscopeError",
         "InputError",
-        "InvalidTransitionError", "InvalidValueError", "OutputNotSerializableError",
-        "RecursionLimitError", "RunNotFoundError", "RunStateError", "StepTimeoutError",
+        "InvalidTransitionError", "InvalidValueError", "LeaseLostError",
+        "OutputNotSerializableError", "RecursionLimitError", "RunNotFoundError",
+        "RunOwnedError", "RunStateError", "StepCancelledError", "StepTimeoutError",
         "StoreError"),
     "flowscope.filters": ("Filters",),
     "flowscope.model": ("Workflow", "WorkflowBuilder", "load_workflow", "workflow_from_dict",

@@ -25,6 +25,9 @@ from flowscope.engine import memory
 from flowscope.engine.executors.base import Outcome, StepCall, run_coroutine
 from flowscope.errors import StepTimeoutError
 
+OVERLAP_WAIT = 60.0
+"""Default longest wait for an abandoned call before a retry of its step starts anyway."""
+
 _Job = tuple[concurrent.futures.Future[Any], Callable[[], Any]]
 
 
@@ -137,10 +140,10 @@ class ThreadExecutor:
     Args:
         max_workers: Threads for steps that run at once.
         overlap_wait: Longest wait, in seconds, for an abandoned call of a step before
-            the next attempt of that step starts anyway (``None``: the step's timeout).
+            the next attempt of that step starts anyway (default 60).
     """
 
-    def __init__(self, max_workers: int = 8, *, overlap_wait: float | None = None) -> None:
+    def __init__(self, max_workers: int = 8, *, overlap_wait: float = OVERLAP_WAIT) -> None:
         self.pool = DaemonThreadPool(max_workers)
         self.overlap_wait = overlap_wait
         self._abandoned: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}
@@ -188,12 +191,12 @@ class ThreadExecutor:
         fut = self._abandoned.get((call.run_id, call.step_id))
         if fut is None or fut.done():
             return ()
-        bound = self.overlap_wait if self.overlap_wait is not None else call.timeout
+        bound = self.overlap_wait
         done, _ = await asyncio.wait({asyncio.wrap_future(fut)}, timeout=bound)
         if done:
             return ()
         return (f"attempt {call.attempt} of step {call.step_id!r} started while an abandoned "
-                f"earlier attempt was still running (waited {bound or 0:g}s for it)",)
+                f"earlier attempt was still running (waited {bound:g}s for it)",)
 
     def close(self) -> None:
         """Let the worker threads go (abandoned calls finish on their own)."""
