@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowscope.engine import events as ev
 from flowscope.engine import memory
@@ -30,7 +30,7 @@ from flowscope.engine.executors import Executor
 from flowscope.engine.failure import ChildRunFailedError, error_info
 from flowscope.engine.hooks import Frame, PendingStep
 from flowscope.engine.leases import Fence, Lease
-from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.records import ErrorInfo, RunRecord, RunResult, StepAttemptRecord
 from flowscope.engine.state import RunState
 from flowscope.engine.status import RunStatus, StepStatus, check_transition
 from flowscope.errors import (
@@ -43,7 +43,8 @@ from flowscope.errors import (
 from flowscope.model.workflow import Step, Workflow
 
 if TYPE_CHECKING:
-    from flowscope.engine.runner import Engine, RunResult
+    from flowscope.engine.hooks import HookSet
+    from flowscope.engine.journal import Journal
 
 log = logging.getLogger("flowscope.engine")
 
@@ -66,6 +67,42 @@ class Preloaded:
     """The run's variables, folded from its journal (resume)."""
     uncertain: dict[str, tuple[int, str]] = field(default_factory=dict)
     """External step id -> (attempt, action): an attempt that started and never committed."""
+
+
+class Host(Protocol):
+    """What a run in flight needs from the engine that executes it (``Engine`` is one)."""
+
+    store: Journal
+    hooks: HookSet
+    owner: str
+    lease_ttl: float
+    measure_memory: bool
+    live: dict[str, RunExecution]
+
+    def classify(self, exc: BaseException) -> str:
+        """The error category of ``exc``."""
+        ...
+
+    def executor(self, name: str) -> Executor:
+        """The executor registered as ``name``."""
+        ...
+
+    def keep_lease(self, lease: Lease, execution: RunExecution) -> None:
+        """Renew ``lease`` while ``execution`` runs."""
+        ...
+
+    def drop_lease(self, lease: Lease, *, release: bool) -> None:
+        """Stop renewing ``lease`` (and give it up)."""
+        ...
+
+    def finished_child(self, parent: RunExecution, step: Step) -> RunRecord | None:
+        """On resume: the completed child run of ``step``, if any."""
+        ...
+
+    def child_execution(self, parent: RunExecution, step: Step,
+                        pending: PendingStep) -> RunExecution:
+        """Create (or pick up) the child run of a sub-workflow step."""
+        ...
 
 
 class _PauseClock:
@@ -101,7 +138,7 @@ class RunExecution(StepRunner):
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Host,
         workflow: Workflow,
         record: RunRecord,
         *,
@@ -480,8 +517,6 @@ class RunExecution(StepRunner):
     # -- ending -----------------------------------------------------------------------------
 
     def _finish(self) -> RunResult:
-        from flowscope.engine.runner import RunResult
-
         ended = utcnow()
         duration = (time.monotonic() - self._started_mono) * 1000.0
         outputs: dict[str, Any] | None = None

@@ -12,11 +12,11 @@ import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowscope.engine import events as ev
 from flowscope.engine.execution import Preloaded
-from flowscope.engine.records import RunRecord, StepAttemptRecord
+from flowscope.engine.records import RunRecord, RunResult, StepAttemptRecord
 from flowscope.engine.state import STATE_KINDS, boundary_seq, fold_vars
 from flowscope.engine.status import StepStatus
 from flowscope.errors import FlowscopeError
@@ -24,7 +24,24 @@ from flowscope.model import workflow_from_dict
 from flowscope.model.workflow import Workflow
 
 if TYPE_CHECKING:
-    from flowscope.engine.runner import Engine, RunResult
+    from flowscope.engine.execution import RunExecution
+    from flowscope.engine.journal import Journal
+
+
+class ForkHost(Protocol):
+    """What a fork needs from the engine (``Engine`` is one)."""
+
+    store: Journal
+    max_depth: int
+    workflows: dict[str, Workflow]
+
+    def prepare(self, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *,
+                user: str | None = None, tags: Mapping[str, str] | None = None,
+                preloaded: Preloaded | None = None,
+                forked_from: tuple[str, str] | None = None,
+                state_vars: Mapping[str, Any] | None = None) -> RunExecution:
+        """Validate and record a run; return its execution (not started)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +72,7 @@ def _latest(steps: list[StepAttemptRecord]) -> dict[str, StepAttemptRecord]:
     return out
 
 
-def plan_fork(engine: Engine, run_id: str, from_step: str, *,
+def plan_fork(engine: ForkHost, run_id: str, from_step: str, *,
               rerun_effects: bool = False) -> tuple[ForkPlan, RunRecord, Workflow]:
     """Work out which steps a fork reuses and which it runs."""
     record = engine.store.get_run(run_id)
@@ -116,7 +133,7 @@ def _apply_edit(target: dict[str, Any], path: list[str], value: Any, full: str) 
 
 
 def _prepare(
-    plan: ForkPlan, record: RunRecord, wf: Workflow, engine: Engine,
+    plan: ForkPlan, record: RunRecord, wf: Workflow, engine: ForkHost,
     state_edits: Mapping[str, Any] | None, from_step: str,
 ) -> tuple[dict[str, Any], dict[str, Any], Preloaded]:
     latest = _latest(engine.store.get_steps(record.id))
@@ -170,7 +187,7 @@ def _prepare(
 
 
 async def fork_async(
-    engine: Engine, run_id: str, from_step: str, *,
+    engine: ForkHost, run_id: str, from_step: str, *,
     state_edits: Mapping[str, Any] | None = None, rerun_effects: bool = False,
 ) -> RunResult:
     """Run a fork of ``run_id`` from ``from_step`` to its end."""

@@ -159,3 +159,28 @@ class StepAttemptRecord:
     """Set aside by a debugger rewind (kept for history; not part of the run's state)."""
     vars_after: Mapping[str, Any] | None = None
     """The run variables after this step's ``set`` (only when it set any)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a run ended."""
+
+    id: str
+    """The run id."""
+    workflow: str
+    """The workflow's name."""
+    status: RunStatus
+    """``completed``, ``failed`` or ``cancelled``."""
+    outputs: dict[str, Any] | None = None
+    """The workflow's outputs (completed runs only)."""
+    error: ErrorInfo | None = None
+    """The error that failed the run (the first failure in causal order)."""
+    failed_step: str | None = None
+    """The step whose failure ended the run."""
+    duration_ms: float | None = None
+    """Wall time of this execution, in milliseconds."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run completed."""
+        return self.status is RunStatus.COMPLETED

@@ -35,7 +35,7 @@ from flowscope.engine.leases import (
     new_owner_id,
     owner_is_dead,
 )
-from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
+from flowscope.engine.records import RunRecord, RunResult, StepAttemptRecord
 from flowscope.engine.state import STATE_KINDS, fold_vars
 from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import (
@@ -49,31 +49,6 @@ from flowscope.model import load_workflow, validate_inputs, workflow_from_dict
 from flowscope.model.workflow import Step, Workflow
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """How a run ended."""
-
-    id: str
-    """The run id."""
-    workflow: str
-    """The workflow's name."""
-    status: RunStatus
-    """``completed``, ``failed`` or ``cancelled``."""
-    outputs: dict[str, Any] | None = None
-    """The workflow's outputs (completed runs only)."""
-    error: ErrorInfo | None = None
-    """The error that failed the run (the first failure in causal order)."""
-    failed_step: str | None = None
-    """The step whose failure ended the run."""
-    duration_ms: float | None = None
-    """Wall time of this execution, in milliseconds."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the run completed."""
-        return self.status is RunStatus.COMPLETED
 
 
 @dataclass(slots=True)
