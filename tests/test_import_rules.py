@@ -42,7 +42,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "expressions": frozenset({"errors", "types"}),
     "model": frozenset({"errors", "expressions", "types"}),
     "engine": frozenset({"model", "expressions", "errors", "types"}),
-    "store": frozenset({"engine", "model", "expressions", "errors", "types"}),
+    # The store implements the rooms' storage contracts, which take the shared filters.
+    "store": frozenset({"engine", "model", "expressions", "errors", "types", "filters"}),
     # The three observers are peers: each reads the core, never one another.
     "analytics": _CORE,
     "diagnosis": _CORE,
