@@ -17,6 +17,7 @@ from typing import Any
 from flowscope.debugger.values import assign, compare_states
 from flowscope.engine import events as ev
 from flowscope.engine.journal import Journal
+from flowscope.engine.state import vars_at_starts
 from flowscope.errors import DebuggerError
 
 
@@ -35,6 +36,8 @@ class TraceEntry:
     vars_diff: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"added": {}, "removed": {}, "changed": {}})
     """What the attempt did to ``vars``: added / removed / changed by dotted path."""
+    vars_before: dict[str, Any] | None = None
+    """The variables the attempt started with (``None``: it never started, e.g. skipped)."""
     error: dict[str, Any] | None = None
     """``{"type", "message", "category", "traceback"}`` for a failed attempt."""
     duration_ms: float | None = None
@@ -51,6 +54,7 @@ class TraceEntry:
             "entered_at": self.entered_at.isoformat() if self.entered_at else None,
             "exited_at": self.exited_at.isoformat() if self.exited_at else None,
             "input": self.input, "output": self.output, "vars_diff": self.vars_diff,
+            "vars_before": self.vars_before,
             "error": self.error, "duration_ms": self.duration_ms, "rewound": self.rewound,
             "child_run_id": self.child_run_id, "reused_from_run_id": self.reused_from_run_id,
             "skip_reason": self.skip_reason,
@@ -90,7 +94,9 @@ def build_trace(journal: Journal, run_id: str, step_id: str | None = None, *,
         include_children: Also the traces of its sub-workflow runs, after each parent step.
     """
     run = journal.get_run(run_id)
-    diffs = _vars_diffs(journal.get_events(run.id))
+    events = journal.get_events(run.id)
+    diffs = _vars_diffs(events)
+    starts = vars_at_starts(events)
     out: list[TraceEntry] = []
     for att in journal.get_steps(run.id, include_rewound=True):
         if step_id is not None and att.step_id != step_id:
@@ -104,7 +110,8 @@ def build_trace(journal: Journal, run_id: str, step_id: str | None = None, *,
             run_id=att.run_id, step_id=att.step_id, attempt=att.attempt,
             status=att.status.value, entered_at=att.started_at, exited_at=att.ended_at,
             input=copy.deepcopy(att.input), output=copy.deepcopy(att.output),
-            vars_diff=diffs.get((att.step_id, att.attempt), empty), error=error,
+            vars_diff=diffs.get((att.step_id, att.attempt), empty),
+            vars_before=starts.get((att.step_id, att.attempt)), error=error,
             duration_ms=att.duration_ms, rewound=att.rewound, child_run_id=att.child_run_id,
             reused_from_run_id=att.reused_from_run_id, skip_reason=att.skip_reason,
         ))

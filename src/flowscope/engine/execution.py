@@ -67,6 +67,9 @@ class Preloaded:
     """The run's variables, folded from its journal (resume)."""
     uncertain: dict[str, tuple[int, str]] = field(default_factory=dict)
     """External step id -> (attempt, action): an attempt that started and never committed."""
+    first_step: str | None = None
+    """For a fork: the step it is forked from, started before any other ready step so
+    that it sees exactly the state of the fork point."""
 
 
 class Host(Protocol):
@@ -392,7 +395,11 @@ class RunExecution(StepRunner):
                                        idempotency_key(self.run_id, sid, attempt), action)
                 if action == "fail":
                     done.add(sid)
-        self._ready.extend((sid, None) for sid in self._count_remaining(done))
+        ready = self._count_remaining(done)
+        if pre is not None and pre.first_step in ready:
+            ready.remove(pre.first_step)
+            ready.insert(0, pre.first_step)
+        self._ready.extend((sid, None) for sid in ready)
 
     def _count_remaining(self, done: set[str]) -> list[str]:
         """Count what each step not in ``done`` still waits for; return those waiting for none."""

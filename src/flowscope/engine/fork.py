@@ -89,6 +89,21 @@ def plan_fork(engine: ForkHost, run_id: str, from_step: str, *,
         for step in wf.steps:
             if step.is_external and step.id not in rerun:
                 rerun |= {step.id} | wf.descendants(step.id)
+    # The fork point is a moment: the steps whose results the source's ``from_step`` saw
+    # are reused; a parallel step that finished later runs again (with what follows it),
+    # except an external one, whose recorded result stays unless ``rerun_effects``.
+    events = engine.store.get_events(record.id, kinds=_FORK_KINDS)
+    boundary = boundary_seq(events, from_step)
+    if boundary is not None:
+        committed = {e.step_id: e.seq for e in events
+                     if e.step_id is not None and not isinstance(e, ev.StepStarted)}
+        for step in wf.steps:
+            seq = committed.get(step.id)
+            if step.id in rerun or seq is None or seq <= boundary:
+                continue
+            if step.is_external and not rerun_effects:
+                continue
+            rerun |= {step.id} | wf.descendants(step.id)
     reuse = [s.id for s in wf.steps if s.id not in rerun and s.id in latest
              and latest[s.id].status in (StepStatus.COMPLETED, StepStatus.SKIPPED)]
     run = [s.id for s in wf.steps if s.id not in reuse]
@@ -98,6 +113,10 @@ def plan_fork(engine: ForkHost, run_id: str, from_step: str, *,
         external_reused=tuple(s for s in reuse if wf.step(s).is_external),
     )
     return plan, record, wf
+
+
+_FORK_KINDS = (ev.EventKind.STEP_STARTED, ev.EventKind.STEP_COMPLETED,
+               ev.EventKind.STEP_SKIPPED, ev.EventKind.STEP_REUSED)
 
 
 def _apply_edit(target: dict[str, Any], path: list[str], value: Any, full: str) -> None:
@@ -141,8 +160,8 @@ def _prepare(
     reused = set(plan.reuse)
     events = engine.store.get_events(record.id, kinds=STATE_KINDS)
     # The fork point is where the source run's latest attempt of ``from_step`` started:
-    # its state is what that attempt saw (debugger edits included). Reused steps that
-    # finished later (a parallel branch) still count: their ``set`` is applied as well.
+    # its state is what that attempt saw (debugger edits included). A reused step that
+    # finished later (an external one on a parallel branch) has its ``set`` applied too.
     boundary = boundary_seq(events, from_step)
 
     def before_fork(event: ev.Event) -> bool:
@@ -183,7 +202,8 @@ def _prepare(
     results = {
         sid: dataclasses.replace(latest[sid], output=outputs[sid]) for sid in plan.reuse
     }
-    return inputs, vars_, Preloaded(results=results, next_attempt={}, reused_from=record.id)
+    return inputs, vars_, Preloaded(results=results, next_attempt={}, reused_from=record.id,
+                                    first_step=from_step)
 
 
 async def fork_async(

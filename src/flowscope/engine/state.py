@@ -68,6 +68,40 @@ STATE_KINDS: tuple[EventKind, ...] = (
 )
 
 
+def apply_state_event(out: dict[str, Any], event: Event) -> dict[str, Any]:
+    """Apply one event to run variables ``out``; return the variables after it."""
+    if isinstance(event, RunStarted):
+        if event.vars:
+            return copy.deepcopy(dict(event.vars))
+    elif isinstance(event, VarsSet):
+        out.update(copy.deepcopy(dict(event.values)))
+    elif isinstance(event, VariableEdited):
+        if event.path == "vars" and isinstance(event.new, dict):
+            return copy.deepcopy(event.new)
+        if event.path.startswith("vars."):
+            assign_path(out, event.path[5:], copy.deepcopy(event.new))
+    elif isinstance(event, RunRewound) and event.vars is not None:
+        return copy.deepcopy(dict(event.vars))
+    return out
+
+
+def vars_at_starts(events: Sequence[Event]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(step id, attempt) -> the variables that attempt started with, in one pass."""
+    wanted: dict[int, list[tuple[str, int]]] = {}
+    for event in events:
+        if isinstance(event, StepStarted) and event.step_id and event.state_seq is not None:
+            wanted.setdefault(event.state_seq, []).append((event.step_id, event.attempt))
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    current: dict[str, Any] = {}
+    for key in wanted.pop(0, []):
+        out[key] = {}
+    for event in events:
+        current = apply_state_event(current, event)
+        for key in wanted.get(event.seq, ()):
+            out[key] = copy.deepcopy(current)
+    return out
+
+
 def fold_vars(events: Iterable[Event], *,
               keep: Callable[[Event], bool] | None = None) -> dict[str, Any]:
     """The run variables the events leave behind: the one way run state is rebuilt.
@@ -78,20 +112,8 @@ def fold_vars(events: Iterable[Event], *,
     """
     out: dict[str, Any] = {}
     for event in events:
-        if keep is not None and not keep(event):
-            continue
-        if isinstance(event, RunStarted):
-            if event.vars:
-                out = copy.deepcopy(dict(event.vars))
-        elif isinstance(event, VarsSet):
-            out.update(copy.deepcopy(dict(event.values)))
-        elif isinstance(event, VariableEdited):
-            if event.path == "vars" and isinstance(event.new, dict):
-                out = copy.deepcopy(event.new)
-            elif event.path.startswith("vars."):
-                assign_path(out, event.path[5:], copy.deepcopy(event.new))
-        elif isinstance(event, RunRewound) and event.vars is not None:
-            out = copy.deepcopy(dict(event.vars))
+        if keep is None or keep(event):
+            out = apply_state_event(out, event)
     return out
 
 
