@@ -185,9 +185,10 @@ def generate(db: Path, n_runs: int, seed: int) -> dict[str, int]:
                f"({', '.join(':' + c for c in run_cols)})")
     step_sql = (f"INSERT INTO step_attempts ({', '.join(step_cols)}) VALUES "
                 f"({', '.join(':' + c for c in step_cols)})")
-    run_defaults = dict.fromkeys(run_cols)
+    run_defaults = dict.fromkeys(run_cols) | {"lease_epoch": 0}
     step_defaults = dict.fromkeys(step_cols) | {"rewound": 0}
     counts = {"runs": 0, "attempts": 0}
+    keys: set[str] = set()
     batch_runs: list[dict[str, Any]] = []
     batch_steps: list[dict[str, Any]] = []
 
@@ -200,7 +201,13 @@ def generate(db: Path, n_runs: int, seed: int) -> dict[str, int]:
         batch_steps.clear()
 
     for run, attempts in _rows(n_runs, seed):
-        batch_runs.append(run_defaults | run)
+        definition = run.pop("definition")
+        text = json.dumps(definition, separators=(",", ":"), ensure_ascii=False)
+        key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if key not in keys:
+            keys.add(key)
+            conn.execute("INSERT INTO definitions (key, definition) VALUES (?, ?)", (key, text))
+        batch_runs.append(run_defaults | run | {"definition_key": key})
         batch_steps.extend(step_defaults | a for a in attempts)
         counts["runs"] += 1
         counts["attempts"] += len(attempts)

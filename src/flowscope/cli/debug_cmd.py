@@ -17,6 +17,10 @@ The prompt's parts: :mod:`~flowscope.cli.debug_parse` (what is typed),
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,9 +33,11 @@ from flowscope.cli.debug_parse import check_steps, parse_break_flag, step_ids
 from flowscope.cli.debug_render import show_end
 from flowscope.cli.debug_repl import LogFeed, drive
 from flowscope.cli.options import DbOption, build_inputs
-from flowscope.cli.run import default_user
+from flowscope.cli.run import EXIT_INTERRUPTED, default_user, resume_hint
 from flowscope.cli.store import engine_on, opened_store
 from flowscope.debugger import Debugger
+from flowscope.engine.runner import Engine
+from flowscope.engine.status import RunStatus
 from flowscope.model import load_workflow
 
 
@@ -82,8 +88,31 @@ def debug_command(
                 execution = engine.prepare(workflow, values, user=user)
                 debugger.attach(session.id, execution.run_id, user=user)
                 repl = Repl(session, console, workflow, execution.run_id)
-                result = drive(repl, engine, execution.execute, feed)
+                with terminations(engine):
+                    result = drive(repl, engine, execution.execute, feed)
             finally:
                 debugger.close()
         show_end(console, store, result)
+        if result.status is RunStatus.INTERRUPTED:
+            console.print(f"resume it with: {resume_hint(result.id, db)}", soft_wrap=True,
+                          markup=False)
+            raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
+
+
+@contextmanager
+def terminations(engine: Engine) -> Iterator[None]:
+    """SIGTERM interrupts the debugged run resumably (Ctrl-C pauses it, as in pdb)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(_signum: int, _frame: object) -> None:
+        for run_id in engine.live_roots():
+            engine.interrupt(run_id, "sigterm")
+
+    old = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

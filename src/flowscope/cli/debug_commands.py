@@ -56,6 +56,8 @@ class Outcome(Enum):
     """The run goes on: wait for its next stop or its end."""
     QUIT = "quit"
     """Cancel the run and leave."""
+    DETACH = "detach"
+    """Stop the run resumably (it ends ``interrupted``) and leave."""
 
 
 Handler = Callable[["Repl", str], Outcome]
@@ -470,6 +472,11 @@ def _quit(repl: Repl, rest: str) -> Outcome:
     return Outcome.QUIT
 
 
+def _detach(repl: Repl, rest: str) -> Outcome:
+    _no_args(rest, "detach")
+    return Outcome.DETACH
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One command of the prompt."""
@@ -526,6 +533,8 @@ COMMANDS: tuple[Command, ...] = (
             "edited state (vars.*, inputs.*, steps.S.output.*); report its result.", _fork),
     Command(("trace",), "trace [STEP]", "Show the step attempts of this frame's run.", _trace),
     Command(("help", "h", "?"), "help [CMD]", "Show the commands, or one command.", _help),
+    Command(("detach",), "detach", "Stop the run resumably and leave (`flowscope resume` "
+            "goes on with it later).", _detach),
     Command(("quit", "q", "exit"), "q", "Cancel the run and leave.", _quit),
 )
 COMMANDS_BY_NAME: dict[str, Command] = {name: c for c in COMMANDS for name in c.names}

@@ -155,5 +155,10 @@ def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed)
         if outcome is Outcome.QUIT:
             quitting = True
             engine.cancel(repl.root_run_id)
+        elif outcome is Outcome.DETACH:
+            quitting = True
+            engine.interrupt(repl.root_run_id, "detach")
+            with contextlib.suppress(FlowscopeError):
+                repl.session.continue_()
     thread.join()
     return future.result()
