@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from flowscope.debugger.breakpoints import Breakpoint
 from flowscope.errors import DebuggerError
 
 
+@runtime_checkable
 class DebugStorage(Protocol):
     """What the debugger needs from a store: sessions, breakpoints, snapshot rows.
 
@@ -36,7 +37,8 @@ class DebugStorage(Protocol):
     - A snapshot row: ``session_id``, ``id`` (unique in its session), ``run_id``,
       ``seq``, ``step_id``, ``label``, ``state`` (JSON object), ``taken_at``.
 
-    Breakpoints and snapshot rows belong to a stored session.
+    Breakpoints and snapshot rows belong to a stored session. (Runtime-checkable so a
+    test can check that a store's object has every method.)
     """
 
     def create_session(self, session: Mapping[str, Any]) -> None:

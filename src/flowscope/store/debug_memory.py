@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from flowscope.errors import FlowscopeError, StoreError
-from flowscope.store._codec import copy_json_fast, json_copy
+from flowscope.errors import StoreError
+from flowscope.store._codec import copy_json_fast
+from flowscope.store._debug_rows import breakpoint_row, session_row, snapshot_row
 from flowscope.store.schema import to_utc
 
 _HINT = "the debugger opens a session before it stores its breakpoints and snapshots"
@@ -58,16 +59,8 @@ class MemoryDebugStorage:
             StoreError: A session with this id exists, a datetime is naive, or the
                 options are not JSON data.
         """
-        sid = str(session["id"])
-        row = {
-            "id": sid,
-            "user": str(session["user"]),
-            "run_id": session.get("run_id"),
-            "workflow": session.get("workflow"),
-            "options": _json(session.get("options") or {}, f"the options of session {sid}"),
-            "created_at": to_utc(session["created_at"]),
-            "closed_at": _utc(session.get("closed_at")),
-        }
+        row = session_row(session)
+        sid = row["id"]
         with self._lock:
             self._check()
             if sid in self._sessions:
@@ -101,16 +94,8 @@ class MemoryDebugStorage:
             StoreError: The session is not stored, a datetime is naive, or the spec is
                 not JSON data.
         """
-        bp_id = int(breakpoint["id"])
-        row = {
-            "session_id": session_id,
-            "id": bp_id,
-            "kind": str(breakpoint["kind"]),
-            "spec": _json(breakpoint["spec"], f"the spec of breakpoint {bp_id}"),
-            "enabled": bool(breakpoint["enabled"]),
-            "hit_count": int(breakpoint["hit_count"]),
-            "created_at": to_utc(breakpoint["created_at"]),
-        }
+        row = breakpoint_row(session_id, breakpoint)
+        bp_id = row["id"]
         with self._lock:
             self._check()
             self._need_session(session_id, f"store breakpoint {bp_id}")
@@ -148,19 +133,7 @@ class MemoryDebugStorage:
             StoreError: A session is not stored, a (session, id) pair is taken, a
                 datetime is naive, or a state is not JSON data.
         """
-        copies = [
-            {
-                "session_id": str(r["session_id"]),
-                "id": int(r["id"]),
-                "run_id": str(r["run_id"]),
-                "seq": int(r["seq"]),
-                "step_id": r.get("step_id"),
-                "label": r.get("label"),
-                "state": _json(r["state"], f"the state of snapshot {r['id']}"),
-                "taken_at": to_utc(r["taken_at"]),
-            }
-            for r in rows
-        ]
+        copies = [snapshot_row(r) for r in rows]
         with self._lock:
             self._check()
             seen: set[tuple[str, int]] = set()
@@ -186,14 +159,3 @@ class MemoryDebugStorage:
     def __repr__(self) -> str:
         return "MemoryDebugStorage()"
 
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else to_utc(value)
-
-
-def _json(value: Any, what: str) -> Any:
-    try:
-        return json_copy(value, lambda: what)
-    except FlowscopeError as exc:
-        # The SQL store reports every debugger write it cannot make as a StoreError.
-        raise StoreError(f"cannot store debugger data: {exc.message}", hint=exc.hint) from exc

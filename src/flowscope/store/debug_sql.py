@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flowscope.errors import StoreError
+from flowscope.store._debug_rows import breakpoint_row, session_row, snapshot_row
 from flowscope.store.schema import debug_breakpoints, debug_sessions, debug_snapshots, to_utc
 
 _HINT = "check that the database is reachable and migrated (the debug session must exist)"
@@ -70,16 +71,9 @@ class SQLDebugStorage:
             StoreError: A session with this id exists, a datetime is naive, the options
                 are not JSON data, or the database cannot be written.
         """
-        sid = str(session["id"])
-        values = {
-            "id": sid,
-            "user_id": str(session["user"]),
-            "run_id": session.get("run_id"),
-            "workflow": session.get("workflow"),
-            "options": dict(session.get("options") or {}),
-            "created_at": to_utc(session["created_at"]),
-            "closed_at": _utc(session.get("closed_at")),
-        }
+        values = session_row(session)
+        sid = values["id"]
+        values["user_id"] = values.pop("user")
         self._write(f"store debug session {sid!r}", (debug_sessions.insert(), values))
 
     def close_session(self, session_id: str, at: datetime) -> None:
@@ -110,16 +104,8 @@ class SQLDebugStorage:
                 JSON data, or the database cannot be written.
         """
         t = debug_breakpoints
-        bp_id = int(breakpoint["id"])
-        values = {
-            "session_id": session_id,
-            "id": bp_id,
-            "kind": str(breakpoint["kind"]),
-            "spec": breakpoint["spec"],
-            "enabled": bool(breakpoint["enabled"]),
-            "hit_count": int(breakpoint["hit_count"]),
-            "created_at": to_utc(breakpoint["created_at"]),
-        }
+        values = breakpoint_row(session_id, breakpoint)
+        bp_id = values["id"]
         # Delete and insert, not a dialect-specific upsert: the same SQL on both.
         self._write(f"store breakpoint {bp_id}",
                     (t.delete().where(t.c.session_id == session_id, t.c.id == bp_id), None),
@@ -159,19 +145,7 @@ class SQLDebugStorage:
         """
         if not rows:
             return
-        values = [
-            {
-                "session_id": str(r["session_id"]),
-                "id": int(r["id"]),
-                "run_id": str(r["run_id"]),
-                "seq": int(r["seq"]),
-                "step_id": r.get("step_id"),
-                "label": r.get("label"),
-                "state": r["state"],
-                "taken_at": to_utc(r["taken_at"]),
-            }
-            for r in rows
-        ]
+        values = [snapshot_row(r) for r in rows]
         self._write("store debugger snapshots", (debug_snapshots.insert(), values))
 
     def snapshot_rows(self, session_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -183,10 +157,6 @@ class SQLDebugStorage:
 
     def __repr__(self) -> str:
         return f"SQLDebugStorage({self._engine.url.render_as_string(hide_password=True)!r})"
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else to_utc(value)
 
 
 def _first_line(exc: BaseException) -> str:
