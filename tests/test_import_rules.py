@@ -476,3 +476,106 @@ def _fake_package(tmp_path: Path) -> Path:
             (root / room / "__init__.py").write_text("")
     (root / "__init__.py").write_text("")
     return root
+
+
+# The debugger gets its storage only through the store's ``debug_storage()``: it never asks
+# which kind of store it has, nor runs SQL itself (ARCHITECTURE.md §8; issue 9, "Store").
+
+_STORE_KIND_NAMES = frozenset({"dialect", "SQLStore", "MemoryStore"})
+_STORE_IMPLEMENTATIONS = frozenset({
+    "flowscope.store.sql", "flowscope.store.memory", "flowscope.store.schema",
+    "flowscope.store.debug_sql", "flowscope.store.debug_memory",
+})
+
+
+def store_kind_questions(source: str) -> list[str]:
+    """Where a module asks which kind of store it has, or talks SQL itself.
+
+    Counted: any import of ``sqlalchemy``; any import of the store's implementation
+    modules; any name, attribute or string ``dialect`` / ``SQLStore`` / ``MemoryStore``.
+    """
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        imported: list[str] = []
+        if isinstance(node, ast.Import):
+            imported = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            imported += [a.name for a in node.names if a.name in _STORE_KIND_NAMES]
+        for name in imported:
+            if (name == "sqlalchemy" or name.startswith("sqlalchemy.")
+                    or name in _STORE_IMPLEMENTATIONS or name in _STORE_KIND_NAMES):
+                found.append(f"line {node.lineno}: imports {name}")
+        text = None
+        if isinstance(node, ast.Name):
+            text = node.id
+        elif isinstance(node, ast.Attribute):
+            text = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        if text in _STORE_KIND_NAMES:
+            found.append(f"line {node.lineno}: mentions {text!r}")
+    return sorted(set(found))
+
+
+def test_the_debugger_never_asks_which_kind_of_store_it_has() -> None:
+    offending = [
+        f"{path.relative_to(SRC)} {where}"
+        for path in sorted((PACKAGE_DIR / "debugger").rglob("*.py"))
+        for where in store_kind_questions(path.read_text(encoding="utf-8"))
+    ]
+    assert not offending, "the debugger asks which store it has:\n" + "\n".join(offending)
+
+
+@pytest.mark.parametrize("source", [
+    "import sqlalchemy as sa\n",
+    "from sqlalchemy import select\n",
+    "def f(store):\n    return getattr(store, 'dialect', 'memory')\n",
+    "def f(store):\n    return store.dialect == 'sqlite'\n",
+    "from flowscope.store.sql import SQLStore\n",
+    "from flowscope.store import SQLStore\n",
+    "def f(store):\n    return isinstance(store, MemoryStore)\n",
+    "from flowscope.store import schema\n",
+    "from flowscope.store.debug_memory import MemoryDebugStorage\n",
+])
+def test_the_store_kind_check_can_fail(source: str) -> None:
+    assert store_kind_questions(source)
+
+
+def test_the_store_kind_check_allows_the_contract() -> None:
+    source = ("from flowscope.store import copy_json_fast\n"
+              "def f(store):\n    return store.debug_storage()\n")
+    assert store_kind_questions(source) == []
+
+
+def private_imports_across_rooms(module: str, is_package: bool, source: str,
+                                 package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The ``_private`` modules of other rooms that a module imports (§8 forbids them)."""
+    room = room_of(module)
+    return sorted({
+        f"{module} -> {imported} (line {line})"
+        for imported, line in imports_of(module, is_package, source, package_dir)
+        if room_of(imported) != room
+        and any(part.startswith("_") for part in imported.split(".")[2:])
+    })
+
+
+def test_no_module_imports_a_private_module_of_another_room() -> None:
+    offending: list[str] = []
+    for path in _source_files():
+        name, is_package = module_name(path)
+        offending.extend(private_imports_across_rooms(
+            name, is_package, path.read_text(encoding="utf-8")))
+    assert not offending, "private modules imported from another room:\n" + "\n".join(
+        f"  {edge}" for edge in offending)
+
+
+def test_the_private_module_check_can_fail(tmp_path: Path) -> None:
+    package_dir = _fake_package(tmp_path)
+    (package_dir / "store" / "_codec.py").write_text("")
+    source = "from flowscope.store._codec import copy_json_fast\n"
+    assert private_imports_across_rooms("flowscope.debugger.history", False, source,
+                                        package_dir) == [
+        "flowscope.debugger.history -> flowscope.store._codec (line 1)"]
+    assert private_imports_across_rooms("flowscope.store.memory", False, source,
+                                        package_dir) == []

@@ -18,7 +18,7 @@ from flowscope.debugger.persistence import SnapshotRow
 from flowscope.debugger.snapshots import Snapshot, SnapshotRing
 from flowscope.debugger.tree import RunTree
 from flowscope.engine.hooks import PendingStep
-from flowscope.store._codec import NotPlainJSON, copy_json_fast
+from flowscope.store import NotPlainJSON, copy_json_fast
 
 
 def take_snapshot(ring: SnapshotRing, tree: RunTree, pending: PendingStep,

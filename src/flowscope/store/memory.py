@@ -33,6 +33,7 @@ from flowscope.store._codec import (
     payload_fields,
     short_prefix_hint,
 )
+from flowscope.store.debug_memory import MemoryDebugStorage
 from flowscope.store.memory_leases import MemoryLeases
 from flowscope.store.schema import to_utc
 
@@ -115,6 +116,12 @@ class MemoryStore(MemoryLeases):
         self._lock = threading.RLock()
         self._closed = False
         self._init_leases()
+        self._debug = MemoryDebugStorage(lambda: self._closed)
+
+    def debug_storage(self) -> MemoryDebugStorage:
+        """The debugger's storage, kept beside the runs (one object for the store's
+        lifetime)."""
+        return self._debug
 
     def _known(self, run_id: str) -> bool:
         self._check_open()

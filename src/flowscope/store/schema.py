@@ -16,7 +16,8 @@ Durations (``duration_ms``, ``queue_wait_ms``, ``cpu_time_ms``) and
 
 Other modules add their own tables in their own Alembic migrations (see
 ``store/migrations/versions``); they may put their ``Table`` objects on this
-``metadata`` or on their own.
+``metadata`` or on their own. The debugger's tables (migration ``0002_debugger``) are
+here, at the end, read and written only by ``store/debug_sql.py``.
 """
 
 from __future__ import annotations
@@ -295,4 +296,50 @@ events = sa.Table(
     # SQLite: the table is its primary-key b-tree (no rowid table plus a separate
     # index), one b-tree less to write per event on the hot path.
     sqlite_with_rowid=False,
+)
+
+
+# -- the debugger (migration 0002_debugger; read and written by store/debug_sql.py) ------
+
+debug_sessions = sa.Table(
+    "debug_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(200), nullable=False),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("workflow", sa.String(200)),
+    sa.Column("options", _json(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("closed_at", UTCDateTime()),
+    sa.Index(None, "user_id"),
+)
+
+debug_breakpoints = sa.Table(
+    "debug_breakpoints",
+    metadata,
+    sa.Column("session_id", sa.String(64),
+              sa.ForeignKey("debug_sessions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("spec", _json(), nullable=False),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("hit_count", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+debug_snapshots = sa.Table(
+    "debug_snapshots",
+    metadata,
+    sa.Column("session_id", sa.String(64),
+              sa.ForeignKey("debug_sessions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("step_id", sa.String(200)),
+    sa.Column("label", sa.String(200)),
+    # A delta against the previous row of the same run and session (the debugger's
+    # history module writes and reads the format), so a run's history is O(steps).
+    sa.Column("state", _json(), nullable=False),
+    sa.Column("taken_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "run_id", "seq"),
 )

@@ -44,6 +44,7 @@ from flowscope.store._codec import (
     short_prefix_hint,
     step_from_row,
 )
+from flowscope.store.debug_sql import SQLDebugStorage
 from flowscope.store.schema import definitions as definitions_table
 from flowscope.store.schema import events as events_table
 from flowscope.store.schema import runs as runs_table
@@ -151,6 +152,11 @@ class SQLStore(SQLLeases):
         self._closed = False
         self._facts: dict[str, tuple[Any, ...]] = {}
         self._defs_stored: set[str] = set()
+        self._debug = SQLDebugStorage(engine, lambda: self._closed)
+
+    def debug_storage(self) -> SQLDebugStorage:
+        """The debugger's storage on this store's tables (one object for its lifetime)."""
+        return self._debug
 
     # -- transactions ----------------------------------------------------------------
 
