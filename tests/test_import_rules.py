@@ -182,7 +182,7 @@ def test_no_module_imports_across_a_forbidden_edge() -> None:
 KNOWN_CYCLE_ROOMS: frozenset[str] = frozenset()
 
 # Imports of another room's private module that are known and being removed (issue 9).
-KNOWN_PRIVATE_IMPORTS = frozenset({("flowscope.debugger.history", "flowscope.store._codec")})
+KNOWN_PRIVATE_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 
 def _owner(imported: str, modules: set[str]) -> str | None:
