@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from flowscope.engine.journal import Journal
 from flowscope.engine.leases import DEFAULT_TTL
 from flowscope.engine.runner import Engine
 from flowscope.errors import FlowscopeError, StoreError
+from flowscope.model.values import parse_seconds
 from flowscope.store import open_store
 
 
@@ -43,10 +43,6 @@ def opened_store(db: str | None) -> Iterator[Journal]:
         store.close()
 
 
-_TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_TTL_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def lease_ttl(config_path: str | None = None) -> float:
     """The run lease time from ``flowscope.yaml`` (``leases: {ttl: 30s}``; default 30 s).
 
@@ -65,13 +61,10 @@ def lease_ttl(config_path: str | None = None) -> float:
     if section is None:
         return DEFAULT_TTL
     raw = section.get("ttl") if isinstance(section, dict) else section
-    match = _TTL.match(str(raw)) if isinstance(raw, int | float | str) \
-        and not isinstance(raw, bool) else None
-    value = float(match.group(1)) * _TTL_UNITS[match.group(2) or "s"] if match else 0.0
-    if value <= 0:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise StoreError(f"{path}: leases.ttl {raw!r} is not a positive duration",
                          hint="write e.g. leases: {ttl: 30s}")
-    return value
+    return parse_seconds(raw, f"{path}: leases.ttl", error=StoreError)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from flowscope.errors import (
     FlowscopeError,
     OutputNotSerializableError,
 )
+from flowscope.model.values import plain_json
 from flowscope.model.workflow import NEVER_RETRIED, Step, Workflow
 
 if TYPE_CHECKING:
@@ -472,26 +473,7 @@ def pausable_remaining(timeout: float, start: float, paused_before: float,
     return timeout - used
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
 def jsonable(value: Any, step_id: str, path: str = "output") -> Any:
     """Return ``value`` as plain JSON data (tuples become lists) or raise a clear error."""
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise OutputNotSerializableError(
-                    f"step {step_id!r}: {path} has a non-string key {k!r}",
-                    hint="return JSON-like data: dict keys must be strings",
-                )
-            out[k] = jsonable(v, step_id, f"{path}.{k}")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v, step_id, f"{path}[{i}]") for i, v in enumerate(value)]
-    raise OutputNotSerializableError(
-        f"step {step_id!r}: {path} is a {type(value).__name__}, which cannot be stored",
-        hint="return JSON-like data (dict, list, str, int, float, bool, None)",
-    )
+    return plain_json(value, f"step {step_id!r} returned a value that cannot be stored: "
+                      f"{path}", allow_nan=True, error=OutputNotSerializableError)
