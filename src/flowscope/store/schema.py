@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from flowscope.errors import StoreError
+from flowscope.model.values import require_aware
 
 #: Alembic's bookkeeping table; a name of our own so a database shared with another
 #: Alembic-managed application does not mix up the two version histories.
@@ -52,12 +53,7 @@ def to_utc(value: datetime) -> datetime:
     Raises:
         StoreError: ``value`` has no timezone.
     """
-    if value.tzinfo is None:
-        raise StoreError(
-            f"naive datetime {value.isoformat()} cannot be stored",
-            hint="pass timezone-aware datetimes, e.g. datetime.now(UTC)",
-        )
-    return value.astimezone(UTC)
+    return require_aware(value, "a datetime to store", error=StoreError)
 
 
 def sqlite_time_text(value: datetime) -> str:
