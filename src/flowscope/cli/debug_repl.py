@@ -8,17 +8,15 @@ debugger core does.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import queue
 import sys
-import threading
 from collections.abc import Callable
 from typing import IO, Any, TextIO
 
 from rich.text import Text
 
+from flowscope.background import InThread, start_in_thread
 from flowscope.cli.debug_commands import Outcome, Repl
 from flowscope.cli.debug_render import log_line
 from flowscope.debugger import Session, Stop, StopTimeoutError
@@ -117,25 +115,19 @@ def next_stop(session: Session, ended: Callable[[], bool],
 
 def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed) -> RunResult:
     """Run in a background thread; prompt at each stop until the run ends."""
-    future: concurrent.futures.Future[RunResult] = concurrent.futures.Future()
-
-    def main() -> None:
-        try:
-            future.set_result(asyncio.run(execute()))
-        except BaseException as exc:  # handed to the prompt thread, which re-raises it
-            future.set_exception(exc)
-
-    thread = threading.Thread(target=main, name="flowscope-debug-run", daemon=True)
+    # Its exception, if any, is handed to the prompt thread, which re-raises it.
+    job: InThread[RunResult] = start_in_thread(execute, name="flowscope-debug-run",
+                                              start=False)
     repl.say(Text.assemble("debugging ", (repl.root.name, "bold"),
                            f"  run {repl.root_run_id}  (type 'help' for commands)"))
     if not repl.session.breakpoints() and not repl.session.stop_on_entry \
             and not repl.session.stop_on_error:
         repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
-    thread.start()
+    job.start()
     reader = LineReader(sys.stdin, repl.console.file)
     quitting = False
     while True:
-        stop = next_stop(repl.session, future.done,
+        stop = next_stop(repl.session, job.done,
                          lambda e: repl.say(log_line(e)), feed)
         if stop is None:
             break
@@ -160,5 +152,4 @@ def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed)
             engine.interrupt(repl.root_run_id, "detach")
             with contextlib.suppress(FlowscopeError):
                 repl.session.continue_()
-    thread.join()
-    return future.result()
+    return job.result()

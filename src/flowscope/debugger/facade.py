@@ -9,13 +9,12 @@ user: :meth:`WorkflowDebugger.start` runs a workflow under it in a background th
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import copy
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from flowscope.background import InThread, start_in_thread
 from flowscope.debugger.breakpoints import Breakpoint, Outcome, make_breakpoint
 from flowscope.debugger.errors import DebuggerValueError, RunWaitTimeoutError
 from flowscope.debugger.snapshots import Snapshot, SnapshotRing
@@ -37,15 +36,13 @@ STEP_MODES = ("step_over", "step_into", "step_out", "continue")
 class BackgroundRun:
     """A run going on in a background thread (``WorkflowDebugger.start``)."""
 
-    def __init__(self, run_id: str, future: concurrent.futures.Future[RunResult],
-                 thread: threading.Thread) -> None:
+    def __init__(self, run_id: str, job: InThread[RunResult]) -> None:
         self.run_id = run_id
-        self._future = future
-        self._thread = thread
+        self._job = job
 
     def done(self) -> bool:
         """Whether the run has ended."""
-        return self._future.done()
+        return self._job.done()
 
     def result(self, timeout: float | None = None) -> RunResult:
         """Wait for the run to end and return its result.
@@ -54,7 +51,7 @@ class BackgroundRun:
             RunWaitTimeoutError: It did not end within ``timeout`` seconds.
         """
         try:
-            return self._future.result(timeout)
+            return self._job.result(timeout)
         except concurrent.futures.TimeoutError:
             raise RunWaitTimeoutError(
                 f"run {self.run_id} did not end within {timeout}s",
@@ -296,19 +293,11 @@ class WorkflowDebugger:
         self._debugger.attach(session.id, execution.run_id, user=self._user)
         if self._tracing:
             self._traced_runs.append(execution.run_id)
-        future: concurrent.futures.Future[RunResult] = concurrent.futures.Future()
-
-        def main() -> None:
-            try:
-                future.set_result(asyncio.run(execution.execute()))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        thread = threading.Thread(target=main, name=f"flowscope-debug-{execution.run_id[:8]}",
-                                  daemon=True)
-        handle = BackgroundRun(execution.run_id, future, thread)
+        job = start_in_thread(execution.execute, name=f"flowscope-debug-{execution.run_id[:8]}",
+                              start=False)
+        handle = BackgroundRun(execution.run_id, job)
         self._runs.append(handle)
-        thread.start()
+        job.start()
         return handle
 
     def wait_for_stop(self, timeout: float | None = None) -> Stop | None:
