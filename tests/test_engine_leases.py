@@ -202,3 +202,25 @@ def test_an_interrupted_run_is_resumable_and_reruns_nothing_committed(store: Any
     assert result.status is RunStatus.COMPLETED
     assert ran == ["x", "y", "y"]
     assert [a.step_id for a in store.get_steps(run_id)] == ["a", "b", "c"]
+
+
+def test_a_long_step_shows_as_running_in_the_journal_before_it_ends(store: Any) -> None:
+    release = threading.Event()
+    engine = Engine(store, actions={"wait": lambda: release.wait(10) and 1})
+    wf = workflow_from_dict({"name": "live", "steps": [{"id": "w", "uses": "wait"}]})
+    thread, out = _in_thread(lambda: engine.run(wf))
+    kinds: list[str] = []
+    for _ in range(500):  # bounded poll: the start is committed about 50 ms in
+        runs = store.list_runs(limit=1)
+        if runs:
+            kinds = [e.kind.value for e in store.get_events(runs[0].id)]
+            if "step_started" in kinds:
+                break
+        time.sleep(0.01)
+    release.set()
+    thread.join(10)
+    engine.close()
+    assert kinds[-2:] == ["step_ready", "step_started"]  # seen while the step ran
+    assert out[0].status is RunStatus.COMPLETED
+    seqs = [e.seq for e in store.get_events(out[0].id)]
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -75,18 +75,20 @@ class EffectUncertainError(FlowscopeError):
 
 
 class _Attempt:
-    """The drafts of one attempt waiting for commit, and the timer that flushes them."""
+    """The drafts of one attempt waiting for commit (see ``START_FLUSH_DELAY``)."""
 
-    __slots__ = ("drafts", "timer")
+    __slots__ = ("drafts", "since", "waiting")
 
     def __init__(self, drafts: list[Draft]) -> None:
         self.drafts = drafts
-        self.timer: asyncio.TimerHandle | None = None
+        self.since = 0.0
+        self.waiting: dict[_Attempt, None] | None = None
+        """The run's attempts whose start is not committed yet, while this one is in it."""
 
     def take(self) -> list[Draft]:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.waiting is not None:
+            self.waiting.pop(self, None)
+            self.waiting = None
         out, self.drafts = self.drafts, []
         return out
 
@@ -114,6 +116,8 @@ class StepRunner:
     _rewinding: bool
     _interrupted: str | None
     _is_async: dict[str, bool]
+    _unflushed: dict[_Attempt, None]
+    _flush_armed: bool
     actions: Mapping[str, Callable[..., Any]]
 
     @property
@@ -214,6 +218,8 @@ class StepRunner:
                 self._uncancellable.discard(sid)
                 if not self._rewinding and self._interrupted is None:
                     self._record_cancelled(step, attempt, pending, ready_at, started, att)
+                else:
+                    att.take()  # nothing more of this attempt is committed
                 raise
             self._executing.discard(sid)
             self._uncancellable.discard(sid)
@@ -258,23 +264,35 @@ class StepRunner:
             ready_at = utcnow()
 
     def _arm_flush(self, att: _Attempt) -> None:
-        if self.loop is None:
-            return
+        # One timer per run at a time, not one per attempt: a quick step only enters and
+        # leaves a dict; the timer commits the starts of the steps still running by then.
+        att.since = time.monotonic()
+        att.waiting = self._unflushed
+        self._unflushed[att] = None
+        if not self._flush_armed and self.loop is not None:
+            self._flush_armed = True
+            self.loop.call_later(START_FLUSH_DELAY, self._flush_starts)
 
-        def flush() -> None:
-            att.timer = None
-            drafts = att.drafts
+    def _flush_starts(self) -> None:
+        self._flush_armed = False
+        now = time.monotonic()
+        for att in list(self._unflushed):
+            if now - att.since < START_FLUSH_DELAY:
+                continue
+            drafts = att.take()
             if not drafts:
-                return
-            att.drafts = []
+                continue
             try:
                 self.commit(drafts, self._append)
             except Exception:  # committed with the result instead
                 log.warning("cannot commit the start of a step of run %s yet", self.run_id,
                             exc_info=True)
                 att.drafts = drafts + att.drafts
-
-        att.timer = self.loop.call_later(START_FLUSH_DELAY, flush)
+        if self._unflushed and self.loop is not None:
+            oldest = min(att.since for att in self._unflushed)
+            self._flush_armed = True
+            self.loop.call_later(max(0.0, oldest + START_FLUSH_DELAY - now),
+                                 self._flush_starts)
 
     def _append(self, events: list[ev.Event]) -> None:
         self.journal.append_events(events, fence=self.fence)

@@ -9,7 +9,6 @@ and resume), which is what payment and messaging APIs expect for safe retries.
 from __future__ import annotations
 
 import contextvars
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +40,9 @@ class StepContext:
     """The attempt's timeout in seconds (``None``: none)."""
     started: float = field(default_factory=time.monotonic)
     """When the attempt began (``time.monotonic()``)."""
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    # A plain flag: set once by the engine, read by the step's thread (a bool store is
+    # atomic under the GIL; a threading.Event would cost a lock per attempt).
+    _cancelled: bool = field(default=False, repr=False)
 
     @property
     def idempotency_key(self) -> str:
@@ -61,16 +62,16 @@ class StepContext:
     @property
     def cancelled(self) -> bool:
         """Whether the attempt was given up (timed out, or the run was cancelled)."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def check(self) -> None:
         """Raise ``StepCancelledError`` if the attempt was given up."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise StepCancelledError(self.step_id)
 
     def cancel(self) -> None:
         """Mark the attempt as given up (the engine calls this)."""
-        self._cancelled.set()
+        self._cancelled = True
 
     def enter(self) -> contextvars.Token[StepContext | None]:
         """Make this the current step of the calling thread or task."""

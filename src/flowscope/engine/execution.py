@@ -188,6 +188,8 @@ class RunExecution(StepRunner):
         self._waiting: dict[str, asyncio.Task[None]] = {}
         self._executing: set[str] = set()
         self._uncancellable: set[str] = set()
+        self._unflushed: dict[Any, None] = {}
+        self._flush_armed = False
         self._failures: list[tuple[str, ErrorInfo]] = []
         self._cancelled = False
         self._interrupted: str | None = None
@@ -531,6 +533,7 @@ class RunExecution(StepRunner):
         failed_step: str | None = None
         if self.status is RunStatus.PAUSED:
             self.pause_clock.unpause()
+        self._unflushed.clear()  # starts of attempts that never ended are not committed
         lost = self.root._lost
         if lost is not None:
             raise lost

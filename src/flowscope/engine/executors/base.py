@@ -10,7 +10,6 @@ the figures of failed attempts are kept. Only cancellation propagates.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -89,7 +88,6 @@ class Executor(Protocol):
 async def run_coroutine(call: StepCall) -> Outcome:
     """Await an async step function on the loop, with its timeout."""
     token = call.context.enter()
-    t0 = time.thread_time()
     try:
         coro = call.fn(**call.kwargs)
         if call.timeout is None:
@@ -107,6 +105,5 @@ async def run_coroutine(call: StepCall) -> Outcome:
         return Outcome(error=exc)
     finally:
         call.context.leave(token)
-    # Thread CPU time on the loop thread includes other tasks' work; it is an upper
-    # bound for async steps, which mostly wait.
-    return Outcome(output=output, cpu_ms=(time.thread_time() - t0) * 1000.0)
+    # No CPU figure: the loop thread's CPU time would include every other task's work.
+    return Outcome(output=output)
