@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from flowscope.engine import events as ev
 from flowscope.engine.context import StepContext
-from flowscope.engine.executors import Executor, Outcome, StepCall, ThreadExecutor
+from flowscope.engine.executors import (
+    InlineExecutor,
+    Outcome,
+    StepCall,
+    ThreadExecutor,
+)
+from flowscope.engine.executors.base import Executor
 from flowscope.engine.failure import error_info
 from flowscope.engine.hooks import FailedStep, FailureAction, Frame, HookSet, PendingStep
 from flowscope.engine.records import ErrorInfo, StepAttemptRecord
@@ -98,6 +104,8 @@ class StepRunner:
 
     # Provided by RunExecution.
     run_id: str
+    root: Any
+    _fence: Fence | None
     workflow: Workflow
     journal: Journal
     state: RunState
@@ -118,6 +126,9 @@ class StepRunner:
     _is_async: dict[str, bool]
     _unflushed: dict[_Attempt, None]
     _flush_armed: bool
+    _seq: int
+    _executors: dict[str, Executor]
+    _measure: bool
     actions: Mapping[str, Callable[..., Any]]
 
     @property
@@ -137,21 +148,8 @@ class StepRunner:
         """Number the drafts, write them with ``write``, then show them to observers."""
         raise NotImplementedError
 
-    @property
-    def committed_seq(self) -> int:
-        """The seq of the run's last committed event."""
-        raise NotImplementedError
-
-    def executor_for(self, step: Step) -> Executor:
-        """The executor that runs ``step``."""
-        raise NotImplementedError
-
     def classify(self, exc: BaseException) -> str:
         """The error category of ``exc``."""
-        raise NotImplementedError
-
-    def measure_memory(self) -> bool:
-        """Whether attempts measure their peak memory."""
         raise NotImplementedError
 
     async def _run_child(self, step: Step, pending: PendingStep) -> tuple[Any, str]:
@@ -203,8 +201,8 @@ class StepRunner:
                 return
             started = utcnow()
             att.drafts.append(self.draft(ev.StepStarted, sid, ts=started, attempt=attempt,
-                                         state_seq=self.committed_seq))
-            if step.is_external:
+                                         state_seq=self._seq))
+            if step.effects == "external":
                 # Durable before the code runs: a crash now leaves a trace that the effect
                 # may have happened (resume reads it; see ``on_crash``).
                 self.commit(att.take(), self._append)
@@ -223,12 +221,15 @@ class StepRunner:
                 raise
             self._executing.discard(sid)
             self._uncancellable.discard(sid)
-            for warning in outcome.warnings:
-                att.drafts.append(self.draft(ev.Log, sid, message=warning, source="engine"))
-            if outcome.ok:
+            if outcome.warnings:
+                for warning in outcome.warnings:
+                    att.drafts.append(self.draft(ev.Log, sid, message=warning,
+                                                 source="engine"))
+            if outcome.error is None:
                 record = self._record_success(step, attempt, pending, outcome, ready_at,
                                               started, att, child_id)
-                await self._after(pending, record)
+                if self.hooks.after:
+                    await self._after(pending, record)
                 return
             failure = outcome.error
             assert failure is not None
@@ -333,9 +334,23 @@ class StepRunner:
             except Exception as exc:  # the child's failure, or its timeout
                 return Outcome(error=exc), None
             return self._checked(step, Outcome(output=output)), child_id
-        executor = self.executor_for(step)
+        executor = self._executors[step.id]
         fn = self.actions[step.id]
         is_async = self._is_async[step.id]
+        if is_async and step.timeout is None and isinstance(executor, BUILTIN_LOOP_EXECUTORS):
+            # Both built-ins await an async function on the loop: do it here, without the
+            # hop through them (the hot path of async steps).
+            ctx = StepContext(run_id=self.run_id, step_id=step.id, attempt=pending.attempt)
+            token = ctx.enter()
+            try:
+                output = await fn(**pending.input)
+            except Exception as exc:
+                return Outcome(error=exc), None
+            finally:
+                ctx.leave(token)
+            if type(output) in _PLAIN_SCALARS:
+                return Outcome(output=output), None
+            return self._checked(step, Outcome(output=output)), None
         if not is_async and isinstance(executor, ThreadExecutor):
             self._uncancellable.add(step.id)  # an interrupt lets it finish
         ctx = StepContext(run_id=self.run_id, step_id=step.id, attempt=pending.attempt,
@@ -343,7 +358,7 @@ class StepRunner:
         call = StepCall(
             run_id=self.run_id, step_id=step.id, attempt=pending.attempt, fn=fn,
             kwargs=pending.input, is_async=is_async, timeout=step.timeout, context=ctx,
-            uses=step.uses, source=self.workflow.source, measure_memory=self.measure_memory(),
+            uses=step.uses, source=self.workflow.source, measure_memory=self._measure,
         )
         try:
             outcome = await executor.run(call)
@@ -353,7 +368,7 @@ class StepRunner:
         return self._checked(step, outcome), None
 
     def _checked(self, step: Step, outcome: Outcome) -> Outcome:
-        if not outcome.ok:
+        if outcome.error is not None or type(outcome.output) in _PLAIN_SCALARS:
             return outcome
         try:
             output = jsonable(outcome.output, step.id)
@@ -398,8 +413,9 @@ class StepRunner:
             cpu_time_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_bytes,
             child_run_id=child_id, vars_after=run_vars,
         )
+        fence = self.root._fence
         self.commit(drafts, lambda events: self.journal.record_step(
-            record, events, run_vars=run_vars, fence=self.fence))
+            record, events, run_vars=run_vars, fence=fence))
         if run_vars is not None:
             self.state.replace_vars(run_vars)
         self.state.set_result(step.id, StepStatus.COMPLETED, output)
@@ -489,6 +505,11 @@ def pausable_remaining(timeout: float, start: float, paused_before: float,
     """Seconds left of ``timeout`` when the time spent paused does not count."""
     used = (time.monotonic() - start) - (paused_now - paused_before)
     return timeout - used
+
+
+BUILTIN_LOOP_EXECUTORS = (InlineExecutor, ThreadExecutor)
+
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def jsonable(value: Any, step_id: str, path: str = "output") -> Any:

@@ -165,6 +165,9 @@ class RunExecution(StepRunner):
         self.frames_prefix = frames
         self.actions = actions
         self._is_async = {sid: is_async_callable(fn) for sid, fn in actions.items()}
+        self._executors = {s.id: engine.executor(s.executor or "thread")
+                           for s in workflow.steps if s.id in actions}
+        self._measure = engine.measure_memory
         self.preloaded = preloaded
         self.max_concurrency = max(1, max_concurrency)
         start_vars = preloaded.vars if preloaded and preloaded.vars is not None else record.vars
@@ -196,7 +199,9 @@ class RunExecution(StepRunner):
         self._rewinding = False
         self._internal: BaseException | None = None
         self._lost: LeaseLostError | None = None
-        self._lease = lease
+        self._lease: Lease | None = None
+        self._fence: Fence | None = None
+        self._hold(lease)
         self._done: asyncio.Future[None] | None = None
         self._pending_restart: list[str] = []
         self._started_any = False
@@ -228,13 +233,11 @@ class RunExecution(StepRunner):
     @property
     def fence(self) -> Fence | None:
         """What this run's writes carry: its root's lease epoch."""
-        lease = self.root._lease
-        return lease.fence if lease is not None else None
+        return self.root._fence
 
-    @property
-    def committed_seq(self) -> int:
-        """The seq of the run's last committed event."""
-        return self._seq
+    def _hold(self, lease: Lease | None) -> None:
+        self._lease = lease
+        self._fence = lease.fence if lease is not None else None
 
     @property
     def _stopping(self) -> bool:
@@ -287,14 +290,6 @@ class RunExecution(StepRunner):
         """The error category of ``exc``."""
         return self.engine.classify(exc)
 
-    def measure_memory(self) -> bool:
-        """Whether attempts measure their peak memory."""
-        return self.engine.measure_memory
-
-    def executor_for(self, step: Step) -> Executor:
-        """The executor that runs ``step``."""
-        return self.engine.executor(step.executor or "thread")
-
     # -- status -----------------------------------------------------------------------------
 
     def _set_status(self, new: RunStatus, drafts: list[Draft] | None = None,
@@ -331,8 +326,8 @@ class RunExecution(StepRunner):
         """
         self.loop = asyncio.get_running_loop()
         if self.parent is None and self._lease is None:
-            self._lease = self.journal.acquire_lease(self.run_id, self.engine.owner,
-                                                     ttl=self.engine.lease_ttl)
+            self._hold(self.journal.acquire_lease(self.run_id, self.engine.owner,
+                                                  ttl=self.engine.lease_ttl))
         self._done = self.loop.create_future()
         self._started_mono = time.monotonic()
         self.engine.live[self.run_id] = self

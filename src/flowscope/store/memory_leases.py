@@ -40,7 +40,7 @@ class MemoryLeases:
         """Refuse the write in progress if ``fence`` is stale (call under the lock)."""
         if fence is None:
             return
-        held = self._lease_state()[0].get(fence.run_id)
+        held = self._leases_state[0].get(fence.run_id)
         epoch = held.epoch if held else 0
         if epoch != fence.epoch:
             raise LeaseLostError(fence.run_id, epoch=fence.epoch)

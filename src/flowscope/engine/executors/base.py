@@ -47,9 +47,13 @@ class StepCall:
     """Whether to measure the attempt's peak memory."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
-    """What one attempt gave: its output or its error, and its figures."""
+    """What one attempt gave: its output or its error, and its figures.
+
+    Not frozen: one is made per attempt on the hot path, and a frozen dataclass pays a
+    guarded ``setattr`` per field; nothing changes an outcome after it is returned.
+    """
 
     output: Any = None
     """The step function's return value (when it succeeded)."""
