@@ -368,6 +368,59 @@ def test_private_checker(tmp_path: Path) -> None:
                            "from flowscope.analytics import queries\n", package_dir) == []
 
 
+# -- diagnosis never asks which kind of store it has ----------------------------------------
+
+# Diagnosis reads past failures only through its contract (``FailureSource``, from the
+# store's ``failure_source()``): no SQL store, dialect, SQLAlchemy engine or SQLAlchemy.
+_STORE_DETAILS = frozenset({"SQLStore", "dialect", "engine", "sqlalchemy"})
+
+
+def store_details(source: str) -> list[tuple[str, int]]:
+    """Return (name, line) for each place a module reaches into a store's kind."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            # ``from flowscope import engine`` is the engine room, not a store's engine.
+            names = [(node.module or "").split(".")[0],
+                     *(a.name for a in node.names if a.name == "SQLStore")]
+        elif isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Attribute):
+            names = [node.attr]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]  # getattr(store, "dialect")
+        found.extend((name, node.lineno) for name in names if name in _STORE_DETAILS)
+    return found
+
+
+def test_diagnosis_does_not_ask_which_store_it_has() -> None:
+    found = [
+        f"  {path.relative_to(SRC)}:{line}: {name}"
+        for path in sorted((PACKAGE_DIR / "diagnosis").rglob("*.py"))
+        for name, line in store_details(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "diagnosis reaches into the store (use its FailureSource):\n" + \
+        "\n".join(found)
+
+
+@pytest.mark.parametrize(("source", "name"), [
+    ("from flowscope.store.sql import SQLStore\n", "SQLStore"),
+    ("def f(s):\n    return isinstance(s, SQLStore)\n", "SQLStore"),
+    ("def f(s):\n    return getattr(s, 'dialect', None)\n", "dialect"),
+    ("def f(s):\n    return s.dialect == 'sqlite'\n", "dialect"),
+    ("def f(s):\n    return s.engine.connect()\n", "engine"),
+    ("import sqlalchemy as sa\n", "sqlalchemy"),
+    ("from sqlalchemy.dialects import sqlite\n", "sqlalchemy"),
+])
+def test_store_details_checker_catches(source: str, name: str) -> None:
+    assert name in [found for found, _ in store_details(source)]
+    assert store_details("from flowscope.engine.records import Failure\n"
+                         "from flowscope import engine\n") == []
+
+
 # The checker must be able to fail: synthetic modules with forbidden edges.
 
 

@@ -5,6 +5,7 @@ UTC; ``workflow``, ``version``, ``user`` and ``type`` (the workflow type: the ru
 ``type`` tag) narrow the runs; ``status`` a run's or an attempt's status. Each room says
 which timestamp the range applies to (see :mod:`flowscope.analytics.filters` and
 :mod:`flowscope.diagnosis.failures`) and may add filters of its own by subclassing.
+:class:`FailureFilter` (diagnosis's) lives here because the store implements it too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Self
 
+from flowscope.engine.records import Failure
 from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import FilterError
 from flowscope.model.values import require_aware
 
-__all__ = ["FILTER_NAMES", "Filters"]
+__all__ = ["FILTER_NAMES", "FailureFilter", "Filters"]
 
 FILTER_NAMES = ("since", "until", "workflow", "version", "user", "type", "status")
 """The keyword arguments every query accepts."""
@@ -85,3 +87,35 @@ class Filters:
     def with_workflow(self, workflow: str | None) -> Self:
         """Return a copy for one workflow (``None`` keeps the current one)."""
         return self if workflow is None else replace(self, workflow=workflow)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureFilter(Filters):
+    """Which failures a diagnosis query looks at: the shared filters (the time range
+    applies to the attempt's end; ``status`` is not used, every failure is ``failed``)
+    plus the step, the error category, the fingerprint, and whether cascade failures
+    (sub-workflow steps that only repeat a child run's failure) are included."""
+
+    step_id: str | None = None
+    """The step id."""
+    category: str | None = None
+    """The error category."""
+    fingerprint: str | None = None
+    """The failure fingerprint."""
+    include_cascade: bool = False
+    """Include cascade failures (off by default so that each bug is counted once)."""
+
+    def accepts(self, f: Failure) -> bool:
+        """Whether a failure passes the filter (the memory store's WHERE clause)."""
+        checks: list[tuple[Any, Any]] = [
+            (self.workflow, f.workflow), (self.version, f.version), (self.user, f.user),
+            (self.type, f.workflow_type), (self.step_id, f.step_id),
+            (self.category, f.category), (self.fingerprint, f.fingerprint),
+        ]
+        if any(want is not None and want != got for want, got in checks):
+            return False
+        if f.is_cascade and not self.include_cascade:
+            return False
+        if self.since is not None and (f.ended_at is None or f.ended_at < self.since):
+            return False
+        return not (self.until is not None and (f.ended_at is None or f.ended_at >= self.until))

@@ -1,11 +1,12 @@
 """Failure diagnosis: classify, root cause vs cascade, fingerprints, similar errors, fixes.
 
-Everything reads the journal (and the ``error_fingerprints`` index on SQL stores); the
-engine only classifies failures as they happen (``flowscope.engine.classify``, re-exported
-here). The seed-compatible methods (``Diagnoser``, ``WorkflowDebugger.diagnose_error``...)
-live in :mod:`flowscope.compat`, which also supplies the step durations that
-suggestions quote (:mod:`.durations`): diagnosis imports neither analytics nor the
-debugger.
+Everything reads the journal, past failures through the store's ``FailureSource``
+(``diagnosis/failures.py``), and writes nothing. The engine classifies failures as they
+happen (``flowscope.engine.classify``, re-exported here) and the store fingerprints them
+when it records them (``flowscope.engine.fingerprint``). The seed-compatible methods
+(``Diagnoser``, ``WorkflowDebugger.diagnose_error``...) live in :mod:`flowscope.compat`,
+which also supplies the step durations that suggestions quote (:mod:`.durations`):
+diagnosis imports neither analytics nor the debugger.
 """
 
 from flowscope.diagnosis.config import DiagnosisConfig, load_config

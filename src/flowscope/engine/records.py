@@ -1,4 +1,5 @@
-"""What the journal stores: runs, step attempts and errors, as frozen records."""
+"""What the journal stores: runs, step attempts and errors, as frozen records; and the
+failure records the store hands to diagnosis (``Failure``, ``Success``, ``StepSample``)."""
 
 from __future__ import annotations
 
@@ -184,3 +185,53 @@ class RunResult:
     def ok(self) -> bool:
         """Whether the run completed."""
         return self.status is RunStatus.COMPLETED
+
+
+# -- what diagnosis reads about past failures (the store fills these) --------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed step attempt with its fingerprint (see ``flowscope.engine.fingerprint``)."""
+
+    run_id: str
+    step_id: str
+    attempt: int
+    workflow: str
+    version: str
+    definition_hash: str | None
+    user: str | None
+    workflow_type: str | None
+    error_type: str
+    category: str
+    fingerprint: str
+    normalized: str
+    """The error message with its variable parts replaced by placeholders."""
+    is_cascade: bool
+    """A sub-workflow step failing only because its child run failed."""
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """A completed attempt of a step (the evidence that a failure was resolved)."""
+
+    run_id: str
+    version: str
+    definition_hash: str | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepSample:
+    """Recent attempts of one step: how often it failed (durations come from
+    :mod:`flowscope.diagnosis.durations`)."""
+
+    attempts: int
+    """Attempts that ended (completed or failed)."""
+    failures: int
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed attempts over all attempts in [0, 1] (``None`` with no attempts)."""
+        return self.failures / self.attempts if self.attempts else None

@@ -34,6 +34,7 @@ from flowscope.store._codec import (
     short_prefix_hint,
 )
 from flowscope.store.debug_memory import MemoryDebugStorage
+from flowscope.store.failures_memory import MemoryFailureSource
 from flowscope.store.memory_leases import MemoryLeases
 from flowscope.store.schema import to_utc
 
@@ -122,6 +123,10 @@ class MemoryStore(MemoryLeases):
         """The debugger's storage, kept beside the runs (one object for the store's
         lifetime)."""
         return self._debug
+
+    def failure_source(self) -> MemoryFailureSource:
+        """Diagnosis's read-only view of past failures (computed from the attempts)."""
+        return MemoryFailureSource(self)
 
     def _known(self, run_id: str) -> bool:
         self._check_open()

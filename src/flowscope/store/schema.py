@@ -17,7 +17,9 @@ Durations (``duration_ms``, ``queue_wait_ms``, ``cpu_time_ms``) and
 Other modules add their own tables in their own Alembic migrations (see
 ``store/migrations/versions``); they may put their ``Table`` objects on this
 ``metadata`` or on their own. The debugger's tables (migration ``0002_debugger``) are
-here, at the end, read and written only by ``store/debug_sql.py``.
+here, at the end, read and written only by ``store/debug_sql.py``; so is diagnosis's
+``error_fingerprints`` (migration ``0004_diagnosis``; written by ``store/sql.py`` when a
+failure is recorded, read by ``store/failures_sql.py``).
 """
 
 from __future__ import annotations
@@ -338,4 +340,34 @@ debug_snapshots = sa.Table(
     sa.Column("state", _json(), nullable=False),
     sa.Column("taken_at", UTCDateTime(), nullable=False),
     sa.Index(None, "run_id", "seq"),
+)
+
+error_fingerprints = sa.Table(
+    "error_fingerprints",
+    metadata,
+    # Diagnosis: one row per failed step attempt, written by ``record_step`` in the
+    # attempt's own transaction (rows of attempts recorded before that are filled once by
+    # migration 0007), so grouping, similarity and frequency queries read an indexed
+    # fingerprint and never write. Run facts are copied so the queries need no join.
+    sa.Column("attempt_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("step_id", sa.String(200), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("workflow", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("definition_hash", sa.String(128)),
+    sa.Column("user_id", sa.String(200)),
+    sa.Column("workflow_type", sa.String(200)),
+    sa.Column("error_type", sa.String(300), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("normalized", sa.Text(), nullable=False),
+    sa.Column("is_cascade", sa.Boolean(), nullable=False),
+    sa.Column("ended_at", UTCDateTime()),
+    sa.Column("ended_at_epoch", sa.Double()),
+    sa.Index(None, "fingerprint", "ended_at_epoch"),
+    sa.Index(None, "workflow", "step_id"),
+    sa.Index(None, "ended_at_epoch"),
+    sa.Index(None, "category", "ended_at_epoch"),
+    sa.Index(None, "run_id"),
 )

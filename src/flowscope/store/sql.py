@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flowscope.engine.events import Event, EventKind, event_from_parts
 from flowscope.engine.leases import Fence
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
-from flowscope.engine.status import RunStatus
+from flowscope.engine.status import RunStatus, StepStatus
 from flowscope.errors import RunNotFoundError, StoreError
 from flowscope.store import migrate
 from flowscope.store import schema as schema_module
@@ -45,6 +45,7 @@ from flowscope.store._codec import (
     step_from_row,
 )
 from flowscope.store.debug_sql import SQLDebugStorage
+from flowscope.store.failures_sql import SQLFailureSource, fingerprint_row, insert_fingerprint_sql
 from flowscope.store.schema import definitions as definitions_table
 from flowscope.store.schema import events as events_table
 from flowscope.store.schema import runs as runs_table
@@ -71,8 +72,13 @@ class _Sql:
             f"INSERT INTO step_attempts ({', '.join(_STEP_COLUMNS + _DENORMALISED)}) "
             f"VALUES ({', '.join(step_values)})"
         )
+        # PostgreSQL has no lastrowid: a failed attempt's insert returns its id for the
+        # fingerprint row (successful steps keep the plain insert).
+        self.insert_step_returning = self.insert_step + " RETURNING id"
+        self.insert_fingerprint = insert_fingerprint_sql(mark)
         self.run_facts = (
-            f"SELECT {', '.join(_DENORMALISED)} FROM runs WHERE id = {mark('run_id')}"
+            f"SELECT {', '.join(_DENORMALISED)}, definition_hash FROM runs "
+            f"WHERE id = {mark('run_id')}"
         )
         self.insert_run = (
             f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
@@ -107,7 +113,8 @@ RETRY_FIRST_DELAY = 0.05
 RETRY_MAX_DELAY = 1.0
 
 _FACTS_KEPT = 4096
-"""How many runs' facts (workflow, version, user, type) the store remembers for inserts."""
+"""How many runs' facts (workflow, version, user, type, definition hash) the store
+remembers for inserts."""
 
 
 class SQLStore(SQLLeases):
@@ -157,6 +164,10 @@ class SQLStore(SQLLeases):
     def debug_storage(self) -> SQLDebugStorage:
         """The debugger's storage on this store's tables (one object for its lifetime)."""
         return self._debug
+
+    def failure_source(self) -> SQLFailureSource:
+        """Diagnosis's read-only view of past failures (the ``error_fingerprints`` table)."""
+        return SQLFailureSource(self._rows)
 
     # -- transactions ----------------------------------------------------------------
 
@@ -380,7 +391,7 @@ class SQLStore(SQLLeases):
             cur.execute(self._sql.insert_run, row)
             self._insert_events(cur, events)
             self._remember(run.id, (run.workflow, run.version, run.user,
-                                    run.tags.get("type")))
+                                    run.tags.get("type"), run.definition_hash))
 
         try:
             self._write(write, f"create {what}")
@@ -441,13 +452,25 @@ class SQLStore(SQLLeases):
             else encode(run_vars, lambda: f"the run vars after {what()}")
         )
         sql = self._sql
+        failed = a.status is StepStatus.FAILED
 
         def write(cur: Any) -> None:
             if fence is not None:
                 self.check_fence(cur, fence)
             facts = self._run_facts(cur, a.run_id)
-            row["workflow"], row["version"], row["user_id"], row["workflow_type"] = facts
-            cur.execute(sql.insert_step, row)
+            row["workflow"], row["version"], row["user_id"], row["workflow_type"], _ = facts
+            if not failed:
+                cur.execute(sql.insert_step, row)
+            else:
+                # Fingerprinted now, in the attempt's transaction, so reads never write.
+                if self._sqlite is not None:
+                    cur.execute(sql.insert_step, row)
+                    attempt_id = cur.lastrowid
+                else:
+                    cur.execute(sql.insert_step_returning, row)
+                    attempt_id = cur.fetchone()[0]
+                cur.execute(sql.insert_fingerprint,
+                            fingerprint_row(attempt_id, a, facts, time))
             if events:
                 self._insert_events(cur, events)
             if vars_json is not None:
