@@ -17,8 +17,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowscope.engine import events as ev
@@ -26,10 +25,12 @@ from flowscope.engine import memory
 from flowscope.engine.actions import is_async_callable
 from flowscope.engine.attempts import Draft, StepRunner, jsonable, utcnow
 from flowscope.engine.context import idempotency_key
+from flowscope.engine.controls import RunControls
 from flowscope.engine.executors import Executor
 from flowscope.engine.failure import ChildRunFailedError, error_info
 from flowscope.engine.hooks import Frame, PendingStep
 from flowscope.engine.leases import Fence, Lease
+from flowscope.engine.preload import PauseClock, Preloaded
 from flowscope.engine.records import ErrorInfo, RunRecord, RunResult, StepAttemptRecord
 from flowscope.engine.state import RunState
 from flowscope.engine.status import RunStatus, StepStatus, check_transition
@@ -37,7 +38,6 @@ from flowscope.errors import (
     ExpressionError,
     LeaseLostError,
     OutputNotSerializableError,
-    RunStateError,
     StepTimeoutError,
 )
 from flowscope.model.workflow import Step, Workflow
@@ -48,28 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flowscope.engine")
 
-__all__ = ["Preloaded", "RunExecution", "utcnow"]
-
-
-@dataclass(slots=True)
-class Preloaded:
-    """What a resumed or forked run starts with instead of executing some steps."""
-
-    results: dict[str, StepAttemptRecord]
-    """Step id -> the recorded attempt to reuse (completed or skipped)."""
-    next_attempt: dict[str, int]
-    """Step id -> the attempt number to use when the step runs again."""
-    last_seq: int = 0
-    """The highest event seq already stored for the run."""
-    reused_from: str | None = None
-    """For a fork: the run the results come from (recorded as ``StepReused``)."""
-    vars: dict[str, Any] | None = None
-    """The run's variables, folded from its journal (resume)."""
-    uncertain: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """External step id -> (attempt, action): an attempt that started and never committed."""
-    first_step: str | None = None
-    """For a fork: the step it is forked from, started before any other ready step so
-    that it sees exactly the state of the fork point."""
+__all__ = ["Host", "Preloaded", "RunExecution", "utcnow"]
 
 
 class Host(Protocol):
@@ -108,35 +87,7 @@ class Host(Protocol):
         ...
 
 
-class _PauseClock:
-    """Counts the time a run tree spends paused, so timeouts can leave it out."""
-
-    __slots__ = ("paused_runs", "since", "total")
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.since = 0.0
-        self.paused_runs = 0
-
-    def pause(self) -> None:
-        if self.paused_runs == 0:
-            self.since = time.monotonic()
-        self.paused_runs += 1
-
-    def unpause(self) -> None:
-        if self.paused_runs == 0:
-            return
-        self.paused_runs -= 1
-        if self.paused_runs == 0:
-            self.total += time.monotonic() - self.since
-
-    def elapsed(self) -> float:
-        if self.paused_runs:
-            return self.total + (time.monotonic() - self.since)
-        return self.total
-
-
-class RunExecution(StepRunner):
+class RunExecution(StepRunner, RunControls):
     """The live side of one run (the journal holds the durable side)."""
 
     def __init__(
@@ -179,7 +130,7 @@ class RunExecution(StepRunner):
             vars=start_vars,
         )
         self.children: dict[str, RunExecution] = {}
-        self.pause_clock: _PauseClock = parent.pause_clock if parent else _PauseClock()
+        self.pause_clock: PauseClock = parent.pause_clock if parent else PauseClock()
         self._by_id = {s.id: s for s in workflow.steps}
         self._dependents = workflow.dependents()
         self._seq = preloaded.last_seq if preloaded else 0
@@ -576,122 +527,3 @@ class RunExecution(StepRunner):
             id=self.run_id, workflow=self.workflow.name, status=status, outputs=outputs,
             error=error, failed_step=failed_step, duration_ms=duration,
         )
-
-    # -- control from outside -------------------------------------------------------------------
-
-    def cancel(self) -> None:
-        """Stop the run: no new step starts; running async steps are cancelled."""
-        if self._cancelled or self.status.is_finished:
-            return
-        self._cancelled = True
-        self._ready.clear()
-        for child in list(self.children.values()):
-            child.cancel()
-        self._cancel_tasks()
-        if self._running == 0:
-            self._resolve_done()
-
-    def interrupt(self, reason: str = "interrupt") -> None:
-        """Stop executing, resumably: start no new step, let running sync steps finish.
-
-        Async steps, steps stopped in the debugger and steps waiting to retry are
-        cancelled without a record, so resume runs them again with the same attempt.
-        The run ends ``interrupted`` and its lease is released.
-        """
-        if self._interrupted is not None or self._cancelled or self.status.is_finished:
-            return
-        self._interrupted = reason
-        self._ready.clear()
-        for child in list(self.children.values()):
-            child.interrupt(reason)
-        for task in list(self._tasks):
-            sid = self._task_step.get(task)
-            if sid is not None and sid in self._uncancellable:
-                continue  # a sync step in a thread: let it finish and commit
-            if sid is not None and sid in self.children:
-                continue  # the child run ends itself, then this step returns
-            task.cancel()
-        if self._running == 0:
-            self._resolve_done()
-
-    def lose(self, exc: LeaseLostError) -> None:
-        """Stop at once, writing nothing: another owner took the run over."""
-        root = self.root
-        if root._lost is not None:
-            return
-        root._lost = exc
-        log.warning("%s", exc)
-        root._abort_tree()
-
-    def _abort_tree(self) -> None:
-        self._ready.clear()
-        for child in list(self.children.values()):
-            child._abort_tree()
-        self._cancel_tasks()
-        if self._running == 0:
-            self._resolve_done()
-
-    def _cancel_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    def rewind(self, forget: Collection[str], vars: Mapping[str, Any], *,
-               keep: Collection[str] = ()) -> list[str]:
-        """Set aside the results of ``forget`` and the steps after them; run them again.
-
-        Steps in ``keep`` keep their recorded results even when they come after a step
-        that is set aside (external effects that must not repeat). Only a stopped run can
-        be rewound: no step of it may be executing.
-        """
-        if self._executing:
-            raise RunStateError(
-                f"run {self.run_id} has steps still executing: "
-                + ", ".join(sorted(self._executing)),
-                hint="wait until the running steps finish (the run is stopped), then restore",
-            )
-        discard: set[str] = set()
-        for sid in forget:
-            if sid in self.state.statuses:
-                discard.add(sid)
-                discard.update(d for d in self.workflow.descendants(sid)
-                               if d in self.state.statuses)
-        discard.difference_update(keep)
-        self._rewinding = True
-        for task in list(self._waiting.values()):
-            task.cancel()
-        self.loop_call(self._end_rewind)
-        ordered = [s.id for s in self.workflow.steps if s.id in discard]
-        for sid in ordered:
-            self.state.forget(sid)
-        self.state.replace_vars(vars)
-        fence = self.fence
-        self.journal.mark_rewound(self.run_id, ordered, fence=fence)
-        self.commit(
-            [self.draft(ev.RunRewound, to_step=ordered[0] if ordered else None,
-                        discarded=tuple(ordered), vars=dict(vars))],
-            lambda events: self.journal.append_events(
-                events, fence=fence, run_vars=(self.run_id, dict(vars))))
-        self._failures = [(s, e) for s, e in self._failures if s not in discard]
-        # Recount what every step still waits for; what is ready runs once the
-        # cancelled tasks have ended (``_end_rewind``).
-        self._ready.clear()
-        self._pending_restart = self._count_remaining(set(self.state.statuses))
-        return ordered
-
-    def loop_call(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the run's loop once the current callbacks are done."""
-        assert self.loop is not None
-        self.loop.call_soon(fn)
-
-    def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` on the run's loop thread (safe from any thread)."""
-        assert self.loop is not None
-        self.loop.call_soon_threadsafe(fn)
-
-    def _end_rewind(self) -> None:
-        self._rewinding = False
-        for sid in self._pending_restart:
-            if sid in self._remaining and all(sid != r for r, _ in self._ready):
-                self._ready.append((sid, None))
-        self._pending_restart = []
-        self._start_ready()

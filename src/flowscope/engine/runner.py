@@ -35,9 +35,9 @@ from flowscope.engine.leases import (
     new_owner_id,
     owner_is_dead,
 )
-from flowscope.engine.records import RunRecord, RunResult, StepAttemptRecord
-from flowscope.engine.state import STATE_KINDS, fold_vars
-from flowscope.engine.status import RunStatus, StepStatus
+from flowscope.engine.preload import preload
+from flowscope.engine.records import RunRecord, RunResult
+from flowscope.engine.status import RunStatus
 from flowscope.errors import (
     DefinitionError,
     FlowscopeError,
@@ -323,7 +323,7 @@ class Engine:
             if existing is not None and not existing.status.is_finished:
                 return RunExecution(
                     self, wf, existing, actions=actions, parent=parent,
-                    frames=pending.frames, preloaded=self._preload(existing, wf),
+                    frames=pending.frames, preloaded=preload(self.store, existing, wf),
                     max_concurrency=parent.max_concurrency,
                 )
         values = validate_inputs(wf, pending.input)
@@ -396,49 +396,6 @@ class Engine:
 
     # -- resume, cancel ---------------------------------------------------------------------------
 
-    def _preload(self, record: RunRecord, workflow: Workflow, *,
-                 on_crash: str | None = None) -> Preloaded:
-        results: dict[str, StepAttemptRecord] = {}
-        next_attempt: dict[str, int] = {}
-        for att in self.store.get_steps(record.id):
-            if att.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
-                results[att.step_id] = att
-            else:
-                next_attempt[att.step_id] = max(next_attempt.get(att.step_id, 1),
-                                                att.attempt + 1)
-        for sid, _nxt in list(next_attempt.items()):
-            if sid in results:
-                del next_attempt[sid]
-        external = [s for s in workflow.steps if s.is_external and s.id not in results]
-        kinds = (*STATE_KINDS, ev.EventKind.STEP_STARTED) if external else STATE_KINDS
-        events = self.store.get_events(record.id, kinds=kinds)
-        pre = Preloaded(results=results, next_attempt=next_attempt,
-                        last_seq=self.store.last_seq(record.id), vars=fold_vars(events))
-        if external:
-            recorded = {(a.step_id, a.attempt) for a in self.store.get_steps(
-                record.id, include_rewound=True)}
-            started: dict[str, int] = {}
-            for e in events:
-                if isinstance(e, ev.StepStarted) and e.step_id is not None:
-                    started[e.step_id] = e.attempt
-            for step in external:
-                attempt = started.get(step.id)
-                if attempt is None or (step.id, attempt) in recorded:
-                    continue
-                action = on_crash or step.on_crash
-                if action == "ask":
-                    raise RunStateError(
-                        f"step {step.id!r} of run {record.id} started (attempt {attempt}) "
-                        "before the process died and never committed: its external effect "
-                        "may already have happened",
-                        hint=f"check the outside system, then `flowscope resume {record.id} "
-                        "--on-crash rerun` (same idempotency key) or `--on-crash fail`",
-                    )
-                pre.uncertain[step.id] = (attempt, action)
-                # The same attempt again: the same idempotency key reaches the outside.
-                pre.next_attempt[step.id] = attempt
-        return pre
-
     async def resume_async(self, run_id: str, *, force: bool = False,
                            on_crash: str | None = None) -> RunResult:
         """Pick up a run whose owner stopped or died, from its journal, and run it to the end.
@@ -481,7 +438,7 @@ class Engine:
                 raise RunStateError(
                     f"run {record.id} already {record.status.value}; there is nothing to "
                     "resume", hint="start a new run, or fork this one from a step")
-            preloaded = self._preload(record, wf, on_crash=on_crash)
+            preloaded = preload(self.store, record, wf, on_crash=on_crash)
         except BaseException:
             self.store.release_lease(lease)
             raise

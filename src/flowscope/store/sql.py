@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flowscope.engine.events import Event, EventKind, event_from_parts
+from flowscope.engine.events import Event
 from flowscope.engine.leases import Fence
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus, StepStatus
@@ -32,71 +32,28 @@ from flowscope.errors import RunNotFoundError, StoreError
 from flowscope.store import migrate
 from flowscope.store import schema as schema_module
 from flowscope.store._codec import (
-    MIN_PREFIX,
-    ambiguous_hint,
-    check_limit,
     encode,
     encode_or_none,
     event_name,
     event_payload,
     parse_status,
-    run_from_row,
-    short_prefix_hint,
-    step_from_row,
 )
 from flowscope.store.debug_sql import SQLDebugStorage
-from flowscope.store.failures_sql import SQLFailureSource, fingerprint_row, insert_fingerprint_sql
-from flowscope.store.schema import definitions as definitions_table
-from flowscope.store.schema import events as events_table
+from flowscope.store.failures_sql import SQLFailureSource, fingerprint_row
 from flowscope.store.schema import runs as runs_table
-from flowscope.store.schema import sqlite_time_text, step_attempts, to_utc
+from flowscope.store.schema import sqlite_time_text, to_utc
 from flowscope.store.sql_leases import SQLLeases
-
-_DENORMALISED = ("workflow", "version", "user_id", "workflow_type")
-_STEP_COLUMNS = tuple(
-    c.name for c in step_attempts.columns if c.name != "id" and c.name not in _DENORMALISED
+from flowscope.store.sql_reads import (
+    RETRY_FIRST_DELAY,
+    RETRY_FOR,
+    RETRY_MAX_DELAY,
+    SQLReads,
+    first_line,
 )
-_RUN_COLUMNS = tuple(c.name for c in runs_table.columns)
-_EVENT_COLUMNS = tuple(c.name for c in events_table.columns)
-
-
-class _Sql:
-    """The write statements, rendered for one DBAPI parameter style."""
-
-    def __init__(self, mark: Callable[[str], str]) -> None:
-        self.mark = mark
-        # The run facts copied onto each attempt come from the caller (the store
-        # remembers them per run), so the insert needs no sub-select of ``runs``.
-        step_values = [mark(c) for c in _STEP_COLUMNS + _DENORMALISED]
-        self.insert_step = (
-            f"INSERT INTO step_attempts ({', '.join(_STEP_COLUMNS + _DENORMALISED)}) "
-            f"VALUES ({', '.join(step_values)})"
-        )
-        # PostgreSQL has no lastrowid: a failed attempt's insert returns its id for the
-        # fingerprint row (successful steps keep the plain insert).
-        self.insert_step_returning = self.insert_step + " RETURNING id"
-        self.insert_fingerprint = insert_fingerprint_sql(mark)
-        self.run_facts = (
-            f"SELECT {', '.join(_DENORMALISED)}, definition_hash FROM runs "
-            f"WHERE id = {mark('run_id')}"
-        )
-        self.insert_run = (
-            f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) "
-            f"VALUES ({', '.join(mark(c) for c in _RUN_COLUMNS)})"
-        )
-        self.insert_event = (
-            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join(mark(c) for c in _EVENT_COLUMNS)})"
-        )
-        self.set_vars = f"UPDATE runs SET vars = {mark('vars')} WHERE id = {mark('run_id')}"
-        self.insert_definition = (
-            f"INSERT INTO definitions (key, definition) VALUES ({mark('key')}, "
-            f"{mark('definition')}) ON CONFLICT (key) DO NOTHING"
-        )
-
-
-_SQLITE_SQL = _Sql(lambda name: f":{name}")
-_PYFORMAT_SQL = _Sql(lambda name: f"%({name})s")
+from flowscope.store.sql_statements import (
+    _PYFORMAT_SQL,
+    _SQLITE_SQL,
+)
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -107,17 +64,13 @@ def _epoch(value: datetime | None) -> float | None:
 
 log = logging.getLogger("flowscope.store")
 
-RETRY_FOR = 15.0
-"""Seconds a PostgreSQL write or read keeps retrying after losing its connection."""
-RETRY_FIRST_DELAY = 0.05
-RETRY_MAX_DELAY = 1.0
 
 _FACTS_KEPT = 4096
 """How many runs' facts (workflow, version, user, type, definition hash) the store
 remembers for inserts."""
 
 
-class SQLStore(SQLLeases):
+class SQLStore(SQLReads, SQLLeases):
     """A :class:`~flowscope.engine.journal.Journal` on a SQLAlchemy engine.
 
     Args:
@@ -176,7 +129,7 @@ class SQLStore(SQLLeases):
             return fn()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot {doing} on {self.url}: {_first_line(exc)}",
+                f"cannot {doing} on {self.url}: {first_line(exc)}",
                 hint="check that the database exists, is reachable and writable",
             ) from exc
 
@@ -241,7 +194,7 @@ class SQLStore(SQLLeases):
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("lost the connection to %s while trying to %s (%s); retrying "
-                            "in %.2fs", self.url, doing, _first_line(exc), delay)
+                            "in %.2fs", self.url, doing, first_line(exc), delay)
                 commit_unknown = committing
                 time.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY)
@@ -279,12 +232,12 @@ class SQLStore(SQLLeases):
                     fn(cur)
         except self._dbapi.IntegrityError as exc:
             raise StoreError(
-                f"cannot {doing}: {_first_line(exc)}",
+                f"cannot {doing}: {first_line(exc)}",
                 hint="the run must exist and each event seq must be new for its run",
             ) from exc
         except self._dbapi.Error as exc:
             raise StoreError(
-                f"cannot {doing} on {self.url}: {_first_line(exc)}",
+                f"cannot {doing} on {self.url}: {first_line(exc)}",
                 hint="check that the database is reachable and writable",
             ) from exc
 
@@ -399,7 +352,7 @@ class SQLStore(SQLLeases):
         except StoreError as exc:
             if isinstance(exc.__cause__, self._dbapi.IntegrityError):
                 raise StoreError(
-                    f"cannot create {what}: {_first_line(exc.__cause__)}",
+                    f"cannot create {what}: {first_line(exc.__cause__)}",
                     hint="run ids must be unique and events must belong to the new run",
                 ) from exc.__cause__
             raise
@@ -579,133 +532,6 @@ class SQLStore(SQLLeases):
 
         self._write(write, f"rewind steps of run {run_id}")
 
-    # -- journal: reads --------------------------------------------------------------
-
-    def _rows(self, stmt: sa.Select[Any]) -> list[sa.Row[Any]]:
-        if self._closed:
-            raise StoreError("the store is closed", hint="open a new one with open_store()")
-
-        def run() -> list[sa.Row[Any]]:
-            delay = RETRY_FIRST_DELAY
-            deadline = time.monotonic() + RETRY_FOR
-            while True:
-                try:
-                    with self.engine.connect() as conn:
-                        return list(conn.execute(stmt))
-                except sa.exc.OperationalError as exc:
-                    # A read is always safe to repeat; the pool drops the dead connection.
-                    if self._sqlite is not None or time.monotonic() + delay > deadline:
-                        raise
-                    log.warning("lost the connection to %s while reading (%s); retrying",
-                                self.url, _first_line(exc))
-                    time.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_DELAY)
-
-        result: list[sa.Row[Any]] = self._guard(run, "read")
-        return result
-
-    def get_run(self, run_id: str) -> RunRecord:
-        """Return the run with this id or unique id prefix (``RunNotFoundError`` otherwise)."""
-        r = runs_table.c
-        rows = self._rows(_select_runs().where(r.id == run_id))
-        if not rows:
-            if len(run_id) < MIN_PREFIX:
-                raise RunNotFoundError(run_id, hint=short_prefix_hint())
-            # LIKE is case-insensitive on SQLite: filter exactly in Python.
-            candidates = self._rows(
-                _select_runs()
-                .where(r.id.startswith(run_id, autoescape=True))
-                .order_by(r.created_at.desc(), r.id.desc())
-                .limit(50)
-            )
-            rows = [row for row in candidates if row.id.startswith(run_id)]
-            if len(rows) > 1:
-                raise RunNotFoundError(run_id, hint=ambiguous_hint([row.id for row in rows]))
-            if not rows:
-                raise RunNotFoundError(run_id)
-        return run_from_row(rows[0])
-
-    def get_steps(self, run_id: str, *, include_rewound: bool = False) -> list[StepAttemptRecord]:
-        """Return the run's step attempts in the order they were recorded."""
-        s = step_attempts.c
-        stmt = sa.select(step_attempts).where(s.run_id == run_id).order_by(s.id)
-        if not include_rewound:
-            stmt = stmt.where(s.rewound == sa.false())
-        return [step_from_row(row) for row in self._rows(stmt)]
-
-    def last_seq(self, run_id: str) -> int:
-        """The highest event seq stored for the run (0 when it has none)."""
-        e = events_table.c
-        rows = self._rows(sa.select(sa.func.max(e.seq)).where(e.run_id == run_id))
-        return int(rows[0][0] or 0) if rows else 0
-
-    def get_events(self, run_id: str, *, after_seq: int = 0,
-                   kinds: Sequence[EventKind] | None = None) -> list[Event]:
-        """Return the run's events with ``seq > after_seq`` (of these kinds), in order."""
-        e = events_table.c
-        stmt = (
-            sa.select(events_table)
-            .where(e.run_id == run_id, e.seq > after_seq)
-            .order_by(e.seq)
-        )
-        if kinds is not None:
-            stmt = stmt.where(e.kind.in_([k.value for k in kinds]))
-        return [
-            event_from_parts(
-                row.kind, run_id=row.run_id, seq=row.seq, ts=row.ts, step_id=row.step_id,
-                payload=row.payload,
-            )
-            for row in self._rows(stmt)
-        ]
-
-    def list_runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: RunStatus | str | None = None,
-        user: str | None = None,
-        parent_run_id: str | None = None,
-        roots_only: bool = False,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = 50,
-    ) -> list[RunRecord]:
-        """Return runs, newest first (by ``created_at``, then id), filtered as given.
-
-        ``since`` is inclusive and ``until`` exclusive, both on ``created_at``.
-        """
-        check_limit(limit)
-        r = runs_table.c
-        stmt = _select_runs().order_by(r.created_at.desc(), r.id.desc())
-        if workflow is not None:
-            stmt = stmt.where(r.workflow == workflow)
-        if status is not None:
-            stmt = stmt.where(r.status == parse_status(status).value)
-        if user is not None:
-            stmt = stmt.where(r.user_id == user)
-        if parent_run_id is not None:
-            stmt = stmt.where(r.parent_run_id == parent_run_id)
-        if roots_only:
-            stmt = stmt.where(r.parent_run_id.is_(None))
-        if since is not None:
-            stmt = stmt.where(r.created_at >= to_utc(since))
-        if until is not None:
-            stmt = stmt.where(r.created_at < to_utc(until))
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return [run_from_row(row) for row in self._rows(stmt)]
-
-    def find_child_run(self, parent_run_id: str, parent_step_id: str) -> RunRecord | None:
-        """Return the newest child run started by this step, if any (used by resume)."""
-        r = runs_table.c
-        rows = self._rows(
-            _select_runs()
-            .where(r.parent_run_id == parent_run_id, r.parent_step_id == parent_step_id)
-            .order_by(r.created_at.desc(), r.id.desc())
-            .limit(1)
-        )
-        return run_from_row(rows[0]) if rows else None
-
     def close(self) -> None:
         """Release connections (idempotent)."""
         if self._closed:
@@ -729,13 +555,6 @@ class SQLStore(SQLLeases):
         return f"SQLStore({self.url!r})"
 
 
-def _select_runs() -> sa.Select[Any]:
-    """``runs`` rows with their definition (stored once, in ``definitions``)."""
-    return sa.select(runs_table, definitions_table.c.definition).select_from(
-        runs_table.outerjoin(definitions_table,
-                             definitions_table.c.key == runs_table.c.definition_key))
-
-
 def _invalidate(raw: Any) -> None:
     # The connection is dead: make the pool discard it instead of handing it out again.
     with contextlib.suppress(Exception):
@@ -749,8 +568,3 @@ def _rollback(raw: Any) -> None:
 
 def _upgrade(engine: sa.Engine) -> None:
     migrate.upgrade(engine)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
