@@ -7,6 +7,7 @@ typer's runner and the tests read what a user would see.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,22 @@ def ok() -> str:
     return "ok"
 
 
+_LOOKUP_FAILED = threading.Event()
+
+
 def lookup(fail: bool = False) -> str:
     if fail:
+        _LOOKUP_FAILED.set()  # just before it raises: its failure is recorded first
         raise KeyError("customer_id")
     return "found"
 
 
 def refused() -> None:
-    time.sleep(0.05)  # fails after `lookup`: the later, independent failure
+    # Fails after `lookup` (the later, independent failure): ordered by an event, with a
+    # short margin for lookup's record to commit, not by a sleep racing lookup's start.
+    _LOOKUP_FAILED.wait(10)
+    time.sleep(0.01)
+    _LOOKUP_FAILED.clear()
     raise ConnectionRefusedError("connection refused by 10.0.0.7:5432")
 
 
@@ -84,6 +93,7 @@ def assert_usage_error(result: Result, fragment: str) -> None:
 def test_why_shows_root_cause_cascade_independent_failure_and_similar(db: str) -> None:
     earlier = record(db, SOLO, {"fail": True})
     fixed = record(db, SOLO, {"fail": False})  # the same step completed afterwards
+    _LOOKUP_FAILED.clear()  # the SOLO runs above failed lookup too
     run_id = record(db, FAN, {"fail": True})
     result = invoke("why", run_id, "--db", db)
     assert result.exit_code == 0, result.output

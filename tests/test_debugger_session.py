@@ -392,8 +392,9 @@ def test_all_stop_with_parallel_branches(memory_store: Any) -> None:
     assert stop is not None and stop.step_id == "stopper"
     assert started.wait(WAIT)
     release.set()  # the running step finishes while the tree is stopped
-    live = engine.live[handle.run_id]
-    for _ in range(200):
+    live = engine.control(handle.run_id)
+    assert live is not None
+    for _ in range(int(WAIT * 100)):  # bounded by WAIT, not by how fast the machine is
         if "after_long" in live.waiting:
             break
         threading.Event().wait(0.01)

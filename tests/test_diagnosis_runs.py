@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -18,12 +19,20 @@ def ok() -> str:
     return "ok"
 
 
+_BAD_KEY_FAILED = threading.Event()
+
+
 def bad_key() -> None:
+    _BAD_KEY_FAILED.set()  # just before it raises: its failure is recorded first
     raise KeyError("customer_id")
 
 
 def slow_refused() -> None:
-    time.sleep(0.05)  # ends after bad_key: the later of two independent failures
+    # Ends after bad_key (the later of two independent failures): ordered by an event,
+    # not by how long a sleep happens to take on a loaded machine.
+    assert _BAD_KEY_FAILED.wait(10)
+    time.sleep(0.01)  # bad_key's record commits on the loop while this thread waits
+    _BAD_KEY_FAILED.clear()
     raise ConnectionRefusedError("connection refused by 10.0.0.7:5432")
 
 
@@ -31,6 +40,7 @@ ACTIONS = {"ok": ok, "bad_key": bad_key, "slow_refused": slow_refused}
 
 
 def test_fan_out_fan_in_root_cause_other_roots_and_cascade(store: Any) -> None:
+    _BAD_KEY_FAILED.clear()  # other tests run bad_key too
     w = workflow_from_dict({"name": "fan", "steps": [
         {"id": "start", "uses": "ok"},
         {"id": "b1", "uses": "bad_key", "needs": ["start"]},

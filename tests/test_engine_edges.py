@@ -96,11 +96,18 @@ def test_cancelling_a_run_cancels_its_running_sub_workflow(memory_store: Any) ->
 
 
 def test_cancelling_the_task_cancels_the_run(memory_store: Any) -> None:
-    engine = Engine(memory_store, actions={"nap": nap})
+    started = asyncio.Event()
+
+    async def nap_started(s: float) -> float:
+        started.set()
+        await asyncio.sleep(s)
+        return s
+
+    engine = Engine(memory_store, actions={"nap": nap_started})
 
     async def main() -> str:
         handle = await engine.start(wf([{"id": "n", "uses": "nap", "with": {"s": 10}}]))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(started.wait(), 10)  # the step is running, whatever the load
         handle.task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await handle.task

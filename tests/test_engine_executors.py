@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ def refuse():
 
 def http_503():
     raise HTTPError("503 Server Error: Service Unavailable", 503)
+
+def nap_pid(seconds, out):
+    import os
+    with open(out, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(seconds)
+    with open(out + ".done", "w") as f:
+        f.write("finished")
+    return seconds
+
 
 def nap(seconds):
     time.sleep(seconds)
@@ -93,12 +104,17 @@ def test_process_step_failures_keep_their_names_and_categories(
 
 
 def test_process_step_timeout_kills_it(memory_store: Any, tmp_path: Path) -> None:
-    wf = load_workflow(_write(tmp_path, """
-  - {id: slow, uses: "exec_actions:nap", executor: process, timeout: 0.5, with: {seconds: 30}}
+    marker = tmp_path / "pid"
+    wf = load_workflow(_write(tmp_path, f"""
+  - {{id: slow, uses: "exec_actions:nap_pid", executor: process, timeout: 0.5,
+     with: {{seconds: 30, out: "{marker}"}}}}
 """))
-    t0 = time.monotonic()
     result = Engine(memory_store).run(wf)
-    assert time.monotonic() - t0 < 10
+    # The step's own process was killed at its timeout: it is gone and never finished.
+    pid = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not (tmp_path / "pid.done").exists()
     assert result.status is RunStatus.FAILED
     assert result.error is not None and result.error.category == "timeout"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -147,17 +146,27 @@ def test_retry_backoff_grows_and_is_capped() -> None:
 
 
 def test_timeouts_async_and_sync(memory_store: Any) -> None:
+    cancelled = threading.Event()
+    release = threading.Event()
+
     async def slow_async() -> None:
-        await asyncio.sleep(5)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
     def slow_sync() -> None:
-        time.sleep(0.3)
+        release.wait(30)
 
     engine = Engine(memory_store, actions={"a": slow_async, "s": slow_sync})
-    t0 = time.monotonic()
     r1 = engine.run(wf([{"id": "x", "uses": "a", "timeout": 0.05}]))
+    # The async step was cancelled at its timeout, not waited for.
+    assert cancelled.is_set()
     r2 = engine.run(wf([{"id": "y", "uses": "s", "timeout": 0.05}]))
-    assert time.monotonic() - t0 < 2
+    # The run returned while the sync call was still blocked: it was abandoned at its timeout.
+    assert not release.is_set()
+    release.set()
     for r, step in ((r1, "x"), (r2, "y")):
         assert r.status is RunStatus.FAILED
         assert r.error is not None and r.error.category == "timeout"
@@ -332,7 +341,7 @@ def test_cancel_live_run_from_another_thread(memory_store: Any) -> None:
     t = threading.Thread(target=lambda: out.setdefault("r", engine.run(w)))
     t.start()
     assert started.wait(5)
-    run_id = next(iter(engine.live))
+    run_id = engine.live_roots()[0]
     engine.cancel(run_id)
     t.join(5)
     assert out["r"].status is RunStatus.CANCELLED
