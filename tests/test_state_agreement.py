@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from flowscope.debugger import WorkflowDebugger
 from flowscope.debugger.traces import build_trace
+from flowscope.diagnosis import analyse_run
+from flowscope.diagnosis.context import error_context
 from flowscope.engine import Engine, RunStatus
 from flowscope.engine.state import STATE_KINDS, fold_vars, vars_before
 from flowscope.model import workflow_from_dict
@@ -25,6 +27,10 @@ WAIT = 10.0
 
 async def echo(seen: Any, value: Any) -> Any:
     return value
+
+
+async def boom(seen: Any, value: Any) -> Any:
+    raise KeyError(f"missing {value}")
 
 
 @st.composite
@@ -47,12 +53,15 @@ def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, tuple[str, int
     edits = draw(st.dictionaries(
         st.sampled_from([f"s{i}" for i in range(1, n)]),
         st.tuples(st.sampled_from(["a", "b", "d"]), st.integers(100, 999)), max_size=3))
+    if draw(st.booleans()):
+        # The last step fails: error context must show the state it started with.
+        steps[-1]["uses"] = "boom"
     return {"name": "agree", "steps": steps}, edits
 
 
 def run_with_edits(store: Any, definition: dict[str, Any],
                    edits: dict[str, tuple[str, int]]) -> str:
-    engine = Engine(store, actions={"echo": echo}, max_concurrency=1)
+    engine = Engine(store, actions={"echo": echo, "boom": boom}, max_concurrency=1)
     dbg = WorkflowDebugger(engine, user="ann")
     try:
         for step_id in edits:
@@ -67,7 +76,8 @@ def run_with_edits(store: Any, definition: dict[str, Any],
             dbg.session.set_variable(f"vars.{var}", value)
             dbg.continue_execution()
         result = handle.result(WAIT)
-        assert result.status is RunStatus.COMPLETED
+        failing = definition["steps"][-1]["uses"] == "boom"
+        assert result.status is (RunStatus.FAILED if failing else RunStatus.COMPLETED)
         return result.id
     finally:
         dbg.close()
@@ -93,12 +103,16 @@ def test_every_reader_agrees_on_the_state_at_every_step_boundary(
         assert entry.vars_before == seen[entry.step_id], entry.step_id
     # Resume starts from the same fold as the run's own final variables.
     assert fold_vars(events) == dict(store.get_run(run_id).vars)
+    # Error context shows the state the failing step started with.
+    if store.get_run(run_id).status is RunStatus.FAILED:
+        context = error_context(store, analyse_run(store, run_id))
+        assert context["vars"] == seen[context["step_id"]]
     # A fork from each step gives that step exactly what it saw in the source run.
-    engine = Engine(store, actions={"echo": echo}, max_concurrency=1)
+    engine = Engine(store, actions={"echo": echo, "boom": boom}, max_concurrency=1)
     try:
         for step_id, saw in seen.items():
             fork = engine.fork(run_id, step_id)
-            assert fork.status is RunStatus.COMPLETED
+            assert fork.status in (RunStatus.COMPLETED, RunStatus.FAILED)
             forked = {a.step_id: a for a in store.get_steps(fork.id)}
             assert forked[step_id].input is not None
             assert forked[step_id].input["seen"] == saw, step_id

@@ -13,6 +13,7 @@ from flowscope.diagnosis.rootcause import Analysis, RootFailure, final_attempts
 from flowscope.diagnosis.suggest import FailureFacts
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, RunRecord
+from flowscope.engine.state import STATE_KINDS, vars_at_starts
 from flowscope.engine.status import StepStatus
 
 
@@ -76,15 +77,14 @@ def error_context(store: Journal, analysis: Analysis) -> dict[str, Any]:
     needs = [str(n) for n in definition.get("needs", ())]
     upstream = {n: final[n].output for n in needs
                 if n in final and final[n].status is StepStatus.COMPLETED}
-    failed_at = root.attempt.started_at if root.attempt is not None else None
-    vars_at = dict(run.vars)
-    # The variables as they were when the failing attempt started: the newest ``set``
-    # that ended before it (the run's final vars may hold later branches' writes).
-    setters = [(a.ended_at, a.vars_after) for a in attempts
-               if a.vars_after is not None and a.ended_at is not None
-               and (failed_at is None or a.ended_at <= failed_at)]
-    if setters:
-        vars_at = dict(max(setters, key=lambda pair: pair[0])[1] or {})
+    # The variables as they were when the failing attempt started, folded from the journal
+    # the same way resume, fork and traces read them (debugger edits included).
+    started = vars_at_starts(store.get_events(run.id, kinds=STATE_KINDS))
+    vars_at = None
+    if root.attempt is not None and root.step_id is not None:
+        vars_at = started.get((root.step_id, root.attempt.attempt))
+    if vars_at is None:  # the step never started (or the journal predates state_seq)
+        vars_at = dict(run.vars)
     step_attempts = [a for a in attempts if a.step_id == root.step_id]
     out.update({
         "failed_run_id": run.id, "failed_workflow": run.workflow, "step_id": root.step_id,
