@@ -86,19 +86,24 @@ def apply_state_event(out: dict[str, Any], event: Event) -> dict[str, Any]:
 
 
 def vars_at_starts(events: Sequence[Event]) -> dict[tuple[str, int], dict[str, Any]]:
-    """(step id, attempt) -> the variables that attempt started with, in one pass."""
-    wanted: dict[int, list[tuple[str, int]]] = {}
-    for event in events:
-        if isinstance(event, StepStarted) and event.step_id and event.state_seq is not None:
-            wanted.setdefault(event.state_seq, []).append((event.step_id, event.attempt))
+    """(step id, attempt) -> the variables that attempt started with, in one pass.
+
+    ``events`` may be only the state kinds (``STATE_KINDS``): an attempt's ``state_seq``
+    then falls between them, and it saw what the events up to that seq left behind.
+    """
+    wanted: list[tuple[int, tuple[str, int]]] = sorted(
+        (e.state_seq, (e.step_id, e.attempt)) for e in events
+        if isinstance(e, StepStarted) and e.step_id and e.state_seq is not None)
     out: dict[tuple[str, int], dict[str, Any]] = {}
     current: dict[str, Any] = {}
-    for key in wanted.pop(0, []):
-        out[key] = {}
+    i = 0
     for event in events:
+        while i < len(wanted) and wanted[i][0] < event.seq:
+            out[wanted[i][1]] = copy.deepcopy(current)
+            i += 1
         current = apply_state_event(current, event)
-        for key in wanted.get(event.seq, ()):
-            out[key] = copy.deepcopy(current)
+    for _, key in wanted[i:]:
+        out[key] = copy.deepcopy(current)
     return out
 
 
