@@ -188,12 +188,13 @@ def test_bad_input_is_refused_clearly(sql_store: Any) -> None:
         a.compare_periods("total")
 
 
-def test_memory_store_is_refused_and_memory_analytics_works() -> None:
+@pytest.mark.parametrize("which", ["memory-sqlite", "memory-store"])
+def test_memory_store_and_memory_analytics_work(which: str) -> None:
     from flowscope.store import open_store
 
-    with pytest.raises(AnalyticsError, match="SQL store"):
-        WorkflowAnalyticsEngine(open_store("memory"))
-    with WorkflowAnalyticsEngine("memory") as a:
+    # The engine's dict MemoryStore is no longer refused: it answers like the SQL stores.
+    store = "memory" if which == "memory-sqlite" else open_store("memory")
+    with WorkflowAnalyticsEngine(store) as a:
         a.record_execution_time("w", "r1", 120.0)
         a.record_step_timing("w", "r1", "s", 10.0)
         a.record_step_duration("w", "r1", "s", 30.0)

@@ -44,6 +44,7 @@ from flowscope.store._codec import (
     short_prefix_hint,
     step_from_row,
 )
+from flowscope.store.analytics_sql import SQLAnalyticsSource
 from flowscope.store.debug_sql import SQLDebugStorage
 from flowscope.store.failures_sql import SQLFailureSource, fingerprint_row, insert_fingerprint_sql
 from flowscope.store.schema import definitions as definitions_table
@@ -168,6 +169,11 @@ class SQLStore(SQLLeases):
     def failure_source(self) -> SQLFailureSource:
         """Diagnosis's read-only view of past failures (the ``error_fingerprints`` table)."""
         return SQLFailureSource(self._rows)
+
+    def analytics_source(self) -> SQLAnalyticsSource:
+        """What analytics reads and writes on this store's tables (the ``AnalyticsSource``
+        contract; it holds nothing but the engine, so one is made per call)."""
+        return SQLAnalyticsSource(self.engine)
 
     # -- transactions ----------------------------------------------------------------
 
