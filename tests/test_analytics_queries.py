@@ -19,7 +19,7 @@ from flowscope.store.testing import make_store, store_params
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=store_params(("sqlite", "postgres")))
+@pytest.fixture(params=store_params())
 def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     with make_store(request.param, tmp_path) as store:
         yield store

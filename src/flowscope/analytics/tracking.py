@@ -27,7 +27,12 @@ from flowscope.engine.failure import error_info
 from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
 from flowscope.engine.status import RunStatus, StepStatus, check_transition
-from flowscope.errors import AnalyticsError, RunNotFoundError, StoreError
+from flowscope.errors import (
+    AnalyticsError,
+    InvalidTransitionError,
+    RunNotFoundError,
+    StoreError,
+)
 from flowscope.store.analytics_query import RESOURCE_KINDS
 
 __all__ = ["RESOURCE_KINDS", "TRACKED_TAG", "RunFacts", "check_duration", "error_of",
@@ -168,7 +173,15 @@ def finish_run(
     info = error_of(error)
     if status is RunStatus.FAILED and info is None:
         info = ErrorInfo(type="Error", message="failed", category="internal")
-    check_transition(facts.status, status, run_id=execution_id)
+    try:
+        check_transition(facts.status, status, run_id=execution_id)
+    except InvalidTransitionError:
+        raise AnalyticsError(
+            f"execution {execution_id!r} is {facts.status.value}; it cannot become "
+            f"{status.value}",
+            hint="track the end of runs you started with track_workflow_start; a paused "
+            "engine run is finished by resuming it",
+        ) from None
     try:
         store.update_run(execution_id, status=status, ended_at=ended, error=info,
                          failed_step=failed_step)

@@ -5,7 +5,9 @@ Python over the journal's runs and step attempts, with the same definitions as t
 implementation (:mod:`.analytics_sql`): the same filters (a row whose filtered timestamp
 is unset is left out, as SQL's comparisons with NULL leave it out), exact percentiles
 with the same formula, NULL values left out of every statistic, groups sorted by key
-(``None`` first, as SQLite sorts NULL). Reported samples and reported durations of
+(``None`` first, as SQLite sorts NULL). One difference: records of step attempts come
+run by run (in run creation order, each run's in the order recorded), where SQL lists
+them in the global order they were recorded. Reported samples and reported durations of
 tracked runs, which no journal record holds, are kept here beside the journal.
 """
 
