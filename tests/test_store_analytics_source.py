@@ -88,7 +88,8 @@ def test_every_store_hands_out_an_analytics_source(store: Any) -> None:
     assert len(empty) == 1
     assert empty[0].key == () and empty[0].count == 0 and empty[0].mean is None
     assert empty[0].percentiles == (None, None, None)
-    assert source.extent(Scope("runs"), "created_at") == (0, None, None)
+    assert source.extent(Scope("runs"), "created_at", count=True) == (0, None, None)
+    assert source.extent(Scope("runs"), "begun_at", "ended_at") == (None, None, None)
     assert list(source.records(Scope("steps"), ["step_id"])) == []
     assert source.run_state("nope") is None
 

@@ -141,8 +141,7 @@ def throughput(store: Any, filters: Filters) -> float:
     """
     source = source_of(store)
     ended = scope(filters, "runs", "ended_at", finished=True)
-    n, first, _ = source.extent(ended, "begun_at")
-    _, _, last = source.extent(ended, "ended_at")
+    n, first, last = source.extent(ended, "begun_at", "ended_at", count=True)
     if not n or first is None or last is None:
         return 0.0
     lo = filters.since.timestamp() if filters.since is not None else first

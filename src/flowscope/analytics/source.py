@@ -37,8 +37,10 @@ class AnalyticsSource(Protocol):
         measures, per group (keys sorted; one entry even when empty if ungrouped)."""
         ...
 
-    def extent(self, scope: Scope, column: str) -> tuple[int, float | None, float | None]:
-        """Return the rows' count and the first and last epoch of a time column."""
+    def extent(self, scope: Scope, first: str, last: str | None = None, *,
+               count: bool = False) -> tuple[int | None, float | None, float | None]:
+        """Return the rows' count (if ``count``), the earliest epoch of the ``first`` time
+        column and the latest of the ``last`` one (default: ``first``)."""
         ...
 
     def intervals(self, scope: Scope, lo: float, hi: float

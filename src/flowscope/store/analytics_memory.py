@@ -80,6 +80,14 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[bool, Any], ...]:
     return tuple((v is not None, v) for v in key)
 
 
+def _time_of(row: Mapping[str, Any], column: str) -> float | None:
+    if column == "begun_at":
+        found: float | None = row["started_at_epoch"]
+        return found if found is not None else row["created_at_epoch"]
+    epoch: float | None = row[f"{column}_epoch"]
+    return epoch
+
+
 def _bucket(epoch: float, size: float, origin: float) -> float:
     return math.floor((epoch - origin) / size) * size + origin
 
@@ -203,18 +211,21 @@ class MemoryAnalyticsSource:
     def _retried_run_ids(self) -> set[str]:
         return {row["run_id"] for row in self._steps() if row["attempt"] > 1}
 
-    def extent(self, scope: Scope, column: str) -> tuple[int, float | None, float | None]:
-        """Return the number of rows and the first and last epoch of a time column
-        (``begun_at``: the start, else the creation)."""
-        n, found = 0, []
+    def extent(self, scope: Scope, first: str, last: str | None = None, *,
+               count: bool = False) -> tuple[int | None, float | None, float | None]:
+        """Return the rows' count (when asked), the earliest epoch of the ``first`` time
+        column and the latest of the ``last`` one (``begun_at``: the start, else the
+        creation)."""
+        n, lows, highs = 0, [], []
         for row in self._rows(scope):
             n += 1
-            epoch = (row["started_at_epoch"] if row["started_at_epoch"] is not None
-                     else row["created_at_epoch"]) if column == "begun_at" else row[
-                f"{column}_epoch"]
-            if epoch is not None:
-                found.append(epoch)
-        return n, (min(found) if found else None), (max(found) if found else None)
+            low, high = _time_of(row, first), _time_of(row, last or first)
+            if low is not None:
+                lows.append(low)
+            if high is not None:
+                highs.append(high)
+        return (n if count else None), (min(lows) if lows else None), (
+            max(highs) if highs else None)
 
     def intervals(self, scope: Scope, lo: float, hi: float
                   ) -> Iterator[tuple[float, float | None]]:

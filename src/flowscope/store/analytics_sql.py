@@ -198,23 +198,29 @@ class SQLAnalyticsSource:
             stmt = stmt.group_by(*[r[g] for g in groups])
         return {tuple(row[:-1]): int(row[-1]) for row in conn.execute(stmt)}
 
-    def extent(self, scope: Scope, column: str) -> tuple[int, float | None, float | None]:
-        """Return the number of rows and the first and last epoch of a time column.
+    def extent(self, scope: Scope, first: str, last: str | None = None, *,
+               count: bool = False) -> tuple[int | None, float | None, float | None]:
+        """Return the rows' count (only when asked: it costs a pass where min and max
+        alone are one index probe each), the earliest epoch of the ``first`` time column
+        and the latest of the ``last`` one (default: ``first``).
 
-        ``column`` is ``created_at``, ``started_at``, ``ended_at`` or ``begun_at`` (the
+        A column is ``created_at``, ``started_at``, ``ended_at`` or ``begun_at`` (the
         start, else the creation).
         """
         table = _table(scope)
         c = table.c
-        if column == "begun_at":
-            col: Any = sa.func.coalesce(c.started_at_epoch, c.created_at_epoch)
-        else:
-            col = c[f"{column}_epoch"]
+
+        def column(name: str) -> Any:
+            if name == "begun_at":
+                return sa.func.coalesce(c.started_at_epoch, c.created_at_epoch)
+            return c[f"{name}_epoch"]
+
+        bounds = [sa.func.min(column(first)), sa.func.max(column(last or first))]
         with self._engine.connect() as conn:
-            n, first, last = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(col), sa.func.max(col))
-                .where(*where(table, scope))).one()
-        return int(n), _float(first), _float(last)
+            row = conn.execute(sa.select(*([sa.func.count()] if count else []), *bounds)
+                               .where(*where(table, scope))).one()
+        n = int(row[0]) if count else None
+        return n, _float(row[-2]), _float(row[-1])
 
     def intervals(self, scope: Scope, lo: float, hi: float
                   ) -> Iterator[tuple[float, float | None]]:
