@@ -27,7 +27,7 @@ durations = st.lists(
 fractions = st.sampled_from([0.0, 1.0, 5.0, 25.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0])
 
 
-@pytest.fixture(params=store_params(("sqlite", "postgres")))
+@pytest.fixture(params=store_params())
 def analytics(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkflowAnalyticsEngine]:
     with make_store(request.param, tmp_path) as store:
         yield WorkflowAnalyticsEngine(store)

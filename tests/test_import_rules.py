@@ -632,3 +632,64 @@ def test_the_private_module_check_can_fail(tmp_path: Path) -> None:
         "flowscope.debugger.history -> flowscope.store._codec (line 1)"]
     assert private_imports_across_rooms("flowscope.store.memory", False, source,
                                         package_dir) == []
+
+
+# -- analytics reads only through the store's AnalyticsSource ------------------------------
+
+# What would mean analytics queries a database itself again instead of asking the store
+# (issue 9, "Store"): SQLAlchemy, the SQL store or its analytics module, or the SQL store's
+# engine or dialect reached by attribute or by ``getattr(store, "...")``.
+_SQL_MODULES = ("sqlalchemy", "flowscope.store.sql", "flowscope.store.analytics_sql")
+_SQL_ATTRIBUTES = frozenset({"engine", "dialect"})
+
+
+def sql_reach(source: str) -> list[str]:
+    """Return what in one module reaches past the store's analytics contract into SQL."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        for name in names:
+            if any(name == m or name.startswith(m + ".") for m in _SQL_MODULES):
+                found.append(f"line {node.lineno}: imports {name}")
+        if isinstance(node, ast.Name) and node.id == "SQLStore":
+            found.append(f"line {node.lineno}: names SQLStore")
+        if isinstance(node, ast.Attribute) and node.attr in _SQL_ATTRIBUTES:
+            found.append(f"line {node.lineno}: reads .{node.attr}")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr") and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in _SQL_ATTRIBUTES):
+            found.append(f"line {node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
+    return sorted(set(found), key=lambda s: int(s.split()[1].rstrip(":")))
+
+
+def test_analytics_reaches_no_sql_past_its_source() -> None:
+    found = {
+        name: reach for name, (_, source) in _sources().items()
+        if room_of(name) == "analytics" and (reach := sql_reach(source))
+    }
+    assert not found, "analytics must read through store.analytics_source():\n" + "\n".join(
+        f"  {name}: {item}" for name, items in found.items() for item in items
+    )
+
+
+@pytest.mark.parametrize("source", [
+    "import sqlalchemy as sa\n",
+    "from sqlalchemy import select\n",
+    "from flowscope.store.sql import SQLStore\n",
+    "from flowscope.store import sql\n",
+    "def f(store):\n    return store.engine.connect()\n",
+    "def f(store):\n    return getattr(store, 'dialect', None)\n",
+    "def f(store):\n    return isinstance(store, SQLStore)\n",
+])
+def test_sql_reach_checker_catches(source: str) -> None:
+    assert sql_reach(source)
+
+
+def test_sql_reach_checker_allows_the_contract() -> None:
+    assert sql_reach("from flowscope.store.analytics_query import Scope\n"
+                     "def f(store):\n    return store.analytics_source().extent\n") == []

@@ -9,7 +9,7 @@ The method (robust z-scores, after Iglewicz and Hoaglin):
   standard deviation, for normal data), or ``1.2533 * mean |x - m|`` when the MAD is 0,
   and never below 1% of ``m`` nor below 1 ms (so a perfectly steady baseline still
   flags a big departure). Each run or attempt in the target window with
-  ``|x - m| / scale > threshold`` is listed. Both medians are computed in SQL.
+  ``|x - m| / scale > threshold`` is listed. Both medians are computed by the store.
 - Failure rates, per workflow (failed / (completed + failed) runs) and per step
   (failures / executions): the baseline is cut into periods of the target's length; the
   median and MAD of the periods' rates (periods with no execution left out) give ``m``
@@ -31,15 +31,12 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-import sqlalchemy as sa
-
-from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.percentiles import grouped_stats
-from flowscope.analytics.store import EXECUTED, require_sql
+from flowscope.analytics.filters import Filters
+from flowscope.analytics.source import AnalyticsSource, scope, source_of
 from flowscope.errors import AnalyticsError
-from flowscope.store.schema import runs, step_attempts
+from flowscope.store.analytics_query import Bucket, TimeColumn
 
 MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533
@@ -48,10 +45,6 @@ MEAN_AD_TO_SIGMA = 1.2533
 def _scale(mad: float, mean_ad: float, median: float, floor: float) -> float:
     scale = MAD_TO_SIGMA * mad if mad > 0 else MEAN_AD_TO_SIGMA * mean_ad
     return max(scale, floor, abs(median) * 0.01)
-
-
-def _match(cols: Sequence[Any], key: tuple[Any, ...]) -> sa.ColumnElement[bool]:
-    return sa.and_(*[c == k for c, k in zip(cols, key, strict=True)])
 
 
 def anomalies(
@@ -72,72 +65,65 @@ def anomalies(
                              f"{baseline_periods!r}", hint="pass e.g. 7")
     if not threshold > 0:
         raise AnalyticsError(f"threshold must be > 0, not {threshold!r}", hint="pass e.g. 3.5")
-    sql = require_sql(store)
+    source = source_of(store)
     length = filters.until - filters.since
     base_since = filters.since - length * baseline_periods
     baseline = filters.with_range(base_since, filters.since)
     found: list[dict[str, Any]] = []
-    s = step_attempts.c
-    executed = [s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
-    with sql.engine.connect() as conn:
-        found += _durations(conn, runs, ("workflow",), "created_at", "id", [], filters,
-                            baseline, threshold, min_samples, "run_duration")
-        found += _durations(conn, step_attempts, ("workflow", "step_id"), "started_at",
-                            "run_id", executed, filters, baseline, threshold, min_samples,
-                            "step_duration")
-        found += _rates(conn, runs, ("workflow",), "created_at",
-                        [runs.c.status.in_(("completed", "failed"))], filters, baseline,
-                        baseline_periods, threshold, min_samples, "run_failure_rate")
-        found += _rates(conn, step_attempts, ("workflow", "step_id"), "started_at", executed,
-                        filters, baseline, baseline_periods, threshold, min_samples,
-                        "step_failure_rate")
+    kinds: list[tuple[Table, tuple[str, ...], TimeColumn]] = [
+        ("runs", ("workflow",), "created_at"), ("steps", ("workflow", "step_id"), "started_at")]
+    for table, groups, time in kinds:
+        found += _durations(source, table, groups, time, filters, baseline, threshold,
+                            min_samples)
+    for table, groups, time in kinds:
+        found += _rates(source, table, groups, time, filters, baseline, baseline_periods,
+                        threshold, min_samples)
     found.sort(key=lambda a: -abs(a["score"]))
     return found
 
 
+Table = Literal["runs", "steps"]
+
+
+def _rows(table: Table, filters: Filters, time: TimeColumn, *, rates: bool = False) -> Any:
+    if table == "steps":
+        return scope(filters, "steps", time, executed=True)
+    return scope(filters, "runs", time,
+                 statuses=("completed", "failed") if rates else None)
+
+
 def _durations(
-    conn: sa.Connection, table: sa.Table, groups: Sequence[str], time: str, id_col: str,
-    extra: list[Any], target: Filters, baseline: Filters, threshold: float,
-    min_samples: int, kind: str,
+    source: AnalyticsSource, table: Table, groups: Sequence[str], time: TimeColumn,
+    target: Filters, baseline: Filters, threshold: float, min_samples: int,
 ) -> list[dict[str, Any]]:
-    cols = [table.c[g] for g in groups]
-    v = table.c.duration_ms
-    base_conds = [*where(table, baseline, time=time), *extra]
+    base = _rows(table, baseline, time)
     medians = {
         g.key: g.percentiles[0]
-        for g in grouped_stats(conn, table, value="duration_ms", where=base_conds,
-                               groups=groups, fractions=(0.5,))
+        for g in source.group_stats(base, groups=groups, fractions=(0.5,))
         if g.count >= min_samples and g.percentiles[0] is not None
     }
     if not medians:
         return []
-    median_of = sa.case(*[(_match(cols, k), m) for k, m in medians.items()], else_=None)
-    deviations = (
-        sa.select(*cols, sa.func.abs(v - median_of).label("dev"))
-        .where(*base_conds, v.is_not(None)).subquery("deviations")
-    )
     scales: dict[tuple[Any, ...], float] = {}
-    for g in grouped_stats(conn, deviations, value="dev", groups=groups, fractions=(0.5,)):
+    for g in source.group_stats(base, groups=groups, fractions=(0.5,), centers=medians):
         if g.key in medians and g.percentiles[0] is not None:
             scales[g.key] = _scale(g.percentiles[0], g.mean or 0.0, medians[g.key], 1.0)
-    keys = [k for k in medians if k in scales]
-    if not keys:
+    if not scales:
         return []
-    median_of = sa.case(*[(_match(cols, k), medians[k]) for k in keys], else_=None)
-    cut = sa.case(*[(_match(cols, k), scales[k] * threshold) for k in keys], else_=None)
-    stmt = (
-        sa.select(table.c[id_col], *cols, v)
-        .where(*where(table, target, time=time), *extra, v.is_not(None),
-               sa.func.abs(v - median_of) > cut)
-    )
+    id_col = "id" if table == "runs" else "run_id"
+    kind = "run_duration" if table == "runs" else "step_duration"
     out = []
-    for row in conn.execute(stmt):
-        key = tuple(row[1:1 + len(groups)])
-        value = float(row[-1])
+    for row in source.records(_rows(table, target, time), [id_col, *groups, "duration_ms"]):
+        key = tuple(row[g] for g in groups)
+        if row["duration_ms"] is None or key not in scales:
+            continue
+        value = float(row["duration_ms"])
         median, scale = medians[key], scales[key]
+        if not abs(value - median) > scale * threshold:
+            continue
         out.append({
             "kind": kind, "workflow_id": key[0],
-            "step_id": key[1] if len(key) > 1 else None, "run_id": row[0],
+            "step_id": key[1] if len(key) > 1 else None, "run_id": row[id_col],
             "value": value, "baseline_median": median, "baseline_scale": scale,
             "score": (value - median) / scale, "departure": value - median,
         })
@@ -145,34 +131,25 @@ def _durations(
 
 
 def _rates(
-    conn: sa.Connection, table: sa.Table, groups: Sequence[str], time: str,
-    extra: list[Any], target: Filters, baseline: Filters, periods: int, threshold: float,
-    min_samples: int, kind: str,
+    source: AnalyticsSource, table: Table, groups: Sequence[str], time: TimeColumn,
+    target: Filters, baseline: Filters, periods: int, threshold: float, min_samples: int,
 ) -> list[dict[str, Any]]:
-    cols = [table.c[g] for g in groups]
     assert baseline.since is not None and target.since is not None and target.until is not None
     length = (target.until - target.since).total_seconds()
-    epoch = table.c[f"{time}_epoch"]
-    period = sa.cast((epoch - baseline.since.timestamp()) / length, sa.Integer())
-    if conn.dialect.name == "postgresql":
-        period = sa.cast(sa.func.floor((epoch - baseline.since.timestamp()) / length),
-                         sa.Integer())
-    failed = sa.func.sum(sa.case((table.c.status == "failed", 1), else_=0))
+    kind = "run_failure_rate" if table == "runs" else "step_failure_rate"
     rates: dict[tuple[Any, ...], list[float]] = defaultdict(list)
-    for row in conn.execute(
-        sa.select(*cols, period, sa.func.count(), failed)
-        .where(*where(table, baseline, time=time), *extra).group_by(*cols, period)
+    for g in source.group_stats(
+        _rows(table, baseline, time, rates=True), groups=groups, value=None,
+        bucket=Bucket(time, length, baseline.since.timestamp()), measures=("status:failed",),
     ):
-        n, bad = int(row[-2]), int(row[-1] or 0)
+        n, bad = g.count, int(g.extras["status:failed"] or 0)
         if n:
-            rates[tuple(row[:len(groups)])].append(bad / n)
+            rates[g.key[:len(groups)]].append(bad / n)
     out = []
-    for row in conn.execute(
-        sa.select(*cols, sa.func.count(), failed)
-        .where(*where(table, target, time=time), *extra).group_by(*cols)
-    ):
-        key = tuple(row[:len(groups)])
-        n, bad = int(row[-2]), int(row[-1] or 0)
+    for g in source.group_stats(_rows(table, target, time, rates=True), groups=groups,
+                                value=None, measures=("status:failed",)):
+        key = g.key
+        n, bad = g.count, int(g.extras["status:failed"] or 0)
         history = rates.get(key, [])
         if n < min_samples or len(history) < min(min_samples, periods):
             continue

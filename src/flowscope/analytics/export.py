@@ -1,8 +1,8 @@
 """CSV and JSON exports of runs, step attempts and query results, streamed.
 
-Rows are read from the database in batches (``yield_per``: a server-side cursor on
-PostgreSQL, ``fetchmany`` on SQLite) and written as they arrive, so a million rows never
-sit in memory together.
+Rows are streamed from the store (on SQL in batches: a server-side cursor on PostgreSQL,
+``fetchmany`` on SQLite) and written as they arrive, so a million rows never sit in
+memory together.
 
 Shapes:
 
@@ -25,12 +25,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import sqlalchemy as sa
-
-from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.store import require_sql
+from flowscope.analytics.filters import Filters
+from flowscope.analytics.source import scope, source_of
 from flowscope.errors import AnalyticsError
-from flowscope.store.schema import dumps_json, runs, step_attempts
+from flowscope.store.schema import dumps_json
 
 RUN_COLUMNS = (
     "id", "workflow", "version", "status", "user_id", "workflow_type", "tags",
@@ -49,7 +47,6 @@ STEP_COLUMNS = (
 
 Format = Literal["csv", "json"]
 Destination = str | Path | IO[str]
-_BATCH = 1000
 
 
 def check_what(what: str) -> str:
@@ -77,25 +74,10 @@ def check_format(fmt: str) -> str:
 def stream_records(store: Any, what: str, filters: Filters) -> tuple[Sequence[str],
                                                                       Iterator[dict[str, Any]]]:
     """Return the columns and a lazy iterator over the runs or step attempts to export."""
-    sql = require_sql(store)
-    columns: Sequence[str]
-    order: list[sa.ColumnElement[Any]]
+    source = source_of(store)
     if check_what(what) == "runs":
-        table, columns, time, order = runs, RUN_COLUMNS, "created_at", [runs.c.created_at,
-                                                                        runs.c.id]
-    else:
-        table, columns, time, order = step_attempts, STEP_COLUMNS, "started_at", [
-            step_attempts.c.id]
-    stmt = (sa.select(*[table.c[name] for name in columns])
-            .where(*where(table, filters, time=time)).order_by(*order))
-
-    def rows() -> Iterator[dict[str, Any]]:
-        with sql.engine.connect() as conn:
-            result = conn.execution_options(yield_per=_BATCH).execute(stmt)
-            for row in result:
-                yield dict(row._mapping)
-
-    return columns, rows()
+        return RUN_COLUMNS, source.records(scope(filters, "runs", "created_at"), RUN_COLUMNS)
+    return STEP_COLUMNS, source.records(scope(filters, "steps", "started_at"), STEP_COLUMNS)
 
 
 def _text(value: Any) -> str:

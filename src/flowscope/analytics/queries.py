@@ -1,6 +1,6 @@
 """Run and step statistics: summary, per step, leaderboards, per user, by type.
 
-Definitions (every figure is computed in SQL; see :mod:`.percentiles`):
+Definitions (every figure is computed by the store; see :mod:`.percentiles`):
 
 - ``total``: runs matching the filters (sub-workflow runs included: each is a run of its
   own workflow); ``pending``/``running``/``paused``/``completed``/``failed``/
@@ -22,21 +22,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import sqlalchemy as sa
-
-from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.percentiles import exact_percentiles, grouped_stats
-from flowscope.analytics.store import EXECUTED, rate, require_sql
+from flowscope.analytics.filters import Filters
+from flowscope.analytics.source import scope, source_of
+from flowscope.analytics.store import rate
 from flowscope.errors import AnalyticsError
-from flowscope.store.schema import runs, step_attempts
+from flowscope.store.analytics_query import TimeColumn
 
 _STATUSES = ("pending", "running", "paused", "completed", "failed", "cancelled")
-_RUN_TIME = "created_at"
-_STEP_TIME = "started_at"
-
-
-def _count_status(status: str) -> Any:
-    return lambda c: sa.func.sum(sa.case((c.status == status, 1), else_=0))
+_RUN_TIME: TimeColumn = "created_at"
+_STEP_TIME: TimeColumn = "started_at"
 
 
 def run_statistics(
@@ -45,36 +39,16 @@ def run_statistics(
     """Return run statistics (see the module docstring) per group of ``runs`` columns.
 
     Args:
-        store: A SQL store.
+        store: A store (SQL or memory).
         filters: The filters (time range on the run's ``created_at``).
         groups: ``runs`` columns to group by, e.g. ``("user_id",)``; none for one summary.
     """
-    sql = require_sql(store)
-    r = runs.c
-    conds = where(runs, filters, time=_RUN_TIME)
-    extras = {s: _count_status(s) for s in _STATUSES}
-    # Runs have no index in duration order: one window pass over just the needed columns
-    # ranks the durations (cheaper than a sort per percentile look-up).
-    source = sa.select(*{c.name: c for c in (*[r[g] for g in groups], r.duration_ms,
-                                              r.status)}.values()).where(*conds).subquery()
-    # Runs that retried a step, from the partial index ``ix_step_attempts_retried`` (its
-    # condition repeated literally so SQLite picks it): a small list, not a probe of every
-    # attempt of every completed run.
-    retried_runs = sa.select(step_attempts.c.run_id).where(
-        step_attempts.c.attempt > sa.literal_column("1"))
-    with sql.engine.connect() as conn:
-        stats = grouped_stats(conn, source, value="duration_ms", groups=groups,
-                              extras=extras)
-        retried_stmt = (
-            sa.select(*[r[g] for g in groups], sa.func.count().label("n"))
-            .where(*conds, r.status == "completed", r.id.in_(retried_runs))
-        )
-        if groups:
-            retried_stmt = retried_stmt.group_by(*[r[g] for g in groups])
-        retried = {tuple(row[:-1]): int(row[-1]) for row in conn.execute(retried_stmt)}
+    stats = source_of(store).group_stats(
+        scope(filters, "runs", _RUN_TIME), groups=groups,
+        measures=[*(f"status:{s}" for s in _STATUSES), "retried_runs"])
     out = []
     for g in stats:
-        counts = {s: int(g.extras[s] or 0) for s in _STATUSES}
+        counts = {s: int(g.extras[f"status:{s}"] or 0) for s in _STATUSES}
         total = sum(counts.values())
         if groups and total == 0:
             continue
@@ -86,7 +60,7 @@ def run_statistics(
             finished=finished + counts["cancelled"],
             success_rate=rate(counts["completed"], finished),
             error_rate=rate(counts["failed"], finished),
-            success_after_retry_rate=rate(retried.get(g.key, 0), finished),
+            success_after_retry_rate=rate(int(g.extras["retried_runs"]), finished),
             avg_duration_ms=g.mean, median_duration_ms=p50, p95_duration_ms=p95,
             p99_duration_ms=p99, min_duration_ms=g.minimum, max_duration_ms=g.maximum,
         )
@@ -106,7 +80,7 @@ def step_statistics(
     """Return statistics per (workflow, step), sorted by workflow then step.
 
     Args:
-        store: A SQL store.
+        store: A store (SQL or memory).
         filters: The filters (time range on the attempt's ``started_at``; ``status`` on
             the attempt's status).
         resources: Also return mean queue wait, mean CPU time and max peak memory (these
@@ -116,32 +90,17 @@ def step_statistics(
             each percentile is a walk along every (workflow, step) group.
         step_id: Only this step (of every workflow the filters let through).
     """
-    sql = require_sql(store)
-    s = step_attempts.c
-    conds = [*where(step_attempts, filters, time=_STEP_TIME),
-             s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
-    if step_id is not None:
-        conds.append(s.step_id == step_id)
-    extras: dict[str, Any] = {
-        "executions": lambda c: sa.func.count(),
-        "failures": _count_status("failed"),
-        "retries": lambda c: sa.func.sum(sa.case((c.attempt > 1, 1), else_=0)),
-    }
+    measures = ["rows", "status:failed", "retries"]
     if resources:
-        extras.update(
-            avg_queue_wait_ms=lambda c: sa.func.avg(c.queue_wait_ms),
-            avg_cpu_time_ms=lambda c: sa.func.avg(c.cpu_time_ms),
-            max_cpu_time_ms=lambda c: sa.func.max(c.cpu_time_ms),
-            max_peak_memory_bytes=lambda c: sa.func.max(c.peak_memory_bytes),
-        )
-    with sql.engine.connect() as conn:
-        stats = grouped_stats(conn, step_attempts, value="duration_ms", where=conds,
-                              groups=("workflow", "step_id"), fractions=fractions,
-                              extras=extras)
+        measures += ["avg:queue_wait_ms", "avg:cpu_time_ms", "max:cpu_time_ms",
+                     "max:peak_memory_bytes"]
+    stats = source_of(store).group_stats(
+        scope(filters, "steps", _STEP_TIME, executed=True, step_id=step_id),
+        groups=("workflow", "step_id"), fractions=fractions, measures=measures)
     out = []
     for g in stats:
-        executions = int(g.extras["executions"])
-        failures = int(g.extras["failures"] or 0)
+        executions = int(g.extras["rows"])
+        failures = int(g.extras["status:failed"] or 0)
         found = dict(zip(fractions, g.percentiles, strict=True))
         p50, p95, p99 = (found.get(p) for p in (0.5, 0.95, 0.99))
         row: dict[str, Any] = {
@@ -153,10 +112,12 @@ def step_statistics(
             "max_duration_ms": g.maximum,
         }
         if resources:
-            for key in ("avg_queue_wait_ms", "avg_cpu_time_ms", "max_cpu_time_ms"):
-                value = g.extras[key]
+            for key, name in (("avg_queue_wait_ms", "avg:queue_wait_ms"),
+                              ("avg_cpu_time_ms", "avg:cpu_time_ms"),
+                              ("max_cpu_time_ms", "max:cpu_time_ms")):
+                value = g.extras[name]
                 row[key] = None if value is None else float(value)
-            peak = g.extras["max_peak_memory_bytes"]
+            peak = g.extras["max:peak_memory_bytes"]
             row["max_peak_memory_bytes"] = None if peak is None else int(peak)
         out.append(row)
     return out
@@ -230,17 +191,11 @@ def percentile_duration(
 ) -> float | None:
     """Return one exact percentile (a fraction in [0, 1]) of run durations, or of one
     step's execution durations when ``step_id`` is given; ``None`` with no duration."""
-    sql = require_sql(store)
     if step_id is None:
-        table, conds = runs, where(runs, filters, time=_RUN_TIME)
+        rows = scope(filters, "runs", _RUN_TIME)
     else:
-        s = step_attempts.c
-        table = step_attempts
-        conds = [*where(step_attempts, filters, time=_STEP_TIME), s.step_id == step_id,
-                 s.status.in_(EXECUTED), s.reused_from_run_id.is_(None)]
-    with sql.engine.connect() as conn:
-        stats = grouped_stats(conn, table, value="duration_ms", where=conds,
-                              fractions=(fraction,))
+        rows = scope(filters, "steps", _STEP_TIME, executed=True, step_id=step_id)
+    stats = source_of(store).group_stats(rows, fractions=(fraction,))
     return stats[0].percentiles[0]
 
 
@@ -249,41 +204,19 @@ def step_durations(store: Any, filters: Filters, step_id: str) -> dict[str, Any]
     figures of its row in :func:`step_statistics` (what ``flowscope stats --by step``
     shows), for diagnosis to quote.
 
-    A journal without SQL (the memory store) is read in Python with the same definitions
-    (executions, time range on ``started_at``, :func:`.percentiles.exact_percentiles`).
+    Every store computes them the same way (executions, time range on ``started_at``,
+    exact percentiles).
     """
-    try:
-        sql = require_sql(store)
-    except AnalyticsError:
-        return _journal_step_durations(store, filters, step_id)
-    rows = step_statistics(sql, filters, fractions=(0.95, 0.99), step_id=step_id)
+    rows = step_statistics(store, filters, fractions=(0.95, 0.99), step_id=step_id)
     executions = sum(r["executions"] for r in rows)
     if len(rows) != 1:  # no execution, or the step in several workflows: pool them
-        return _pooled(sql, filters, step_id, executions)
+        return _pooled(store, filters, step_id, executions)
     row = rows[0]
     return {"executions": executions, "p95_duration_ms": row["p95_duration_ms"],
             "p99_duration_ms": row["p99_duration_ms"]}
 
 
-def _pooled(sql: Any, filters: Filters, step_id: str, executions: int) -> dict[str, Any]:
-    p95 = percentile_duration(sql, filters, 0.95, step_id=step_id) if executions else None
-    p99 = percentile_duration(sql, filters, 0.99, step_id=step_id) if executions else None
+def _pooled(store: Any, filters: Filters, step_id: str, executions: int) -> dict[str, Any]:
+    p95 = percentile_duration(store, filters, 0.95, step_id=step_id) if executions else None
+    p99 = percentile_duration(store, filters, 0.99, step_id=step_id) if executions else None
     return {"executions": executions, "p95_duration_ms": p95, "p99_duration_ms": p99}
-
-
-def _journal_step_durations(journal: Any, filters: Filters, step_id: str) -> dict[str, Any]:
-    durations: list[float | None] = []
-    for run in journal.list_runs(workflow=filters.workflow, user=filters.user, limit=None):
-        if ((filters.version is not None and run.version != filters.version)
-                or (filters.type is not None and run.tags.get("type") != filters.type)):
-            continue
-        for a in journal.get_steps(run.id, include_rewound=True):
-            if (a.step_id != step_id or a.status.value not in EXECUTED
-                    or a.reused_from_run_id is not None or a.started_at is None
-                    or (filters.status is not None and a.status.value != filters.status)
-                    or (filters.since is not None and a.started_at < filters.since)
-                    or (filters.until is not None and a.started_at >= filters.until)):
-                continue
-            durations.append(a.duration_ms)
-    p95, p99 = exact_percentiles(durations, (0.95, 0.99))
-    return {"executions": len(durations), "p95_duration_ms": p95, "p99_duration_ms": p99}

@@ -17,15 +17,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from flowscope.analytics.filters import Filters, where
-from flowscope.analytics.percentiles import grouped_stats
+from flowscope.analytics.filters import Filters
 from flowscope.analytics.queries import summary
-from flowscope.analytics.schema import concurrency_samples
-from flowscope.analytics.store import EXECUTED, require_sql
+from flowscope.analytics.source import AnalyticsSource, scope, source_of
+from flowscope.analytics.store import EXECUTED
 from flowscope.errors import AnalyticsError
-from flowscope.store.schema import runs, step_attempts
+from flowscope.store.analytics_query import Bucket, Scope
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _BUCKET = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -61,32 +58,21 @@ def _floor(epoch: float, size: int) -> float:
     return math.floor((epoch - origin) / size) * size + origin
 
 
-def _bucket_sql(conn: sa.Connection, epoch: Any, size: int) -> Any:
-    origin = _origin(size)
-    scaled = (epoch - origin) / float(size)
-    if conn.dialect.name == "postgresql":
-        index = sa.cast(sa.func.floor(scaled), sa.BigInteger())
-    else:  # CAST truncates toward zero, which is floor for times after 1970
-        index = sa.cast(scaled, sa.Integer())
-    return index * size + origin
-
-
 def _dt(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
 def _span(
-    conn: sa.Connection, filters: Filters, epoch_cols: Iterable[Any], conds: list[Any],
-    size: int,
+    source: AnalyticsSource, filters: Filters, columns: Iterable[str], rows: Scope, size: int,
 ) -> list[float]:
     """Return the bucket starts covering the filters' range (or the data's)."""
     lo = filters.since.timestamp() if filters.since is not None else None
     hi = filters.until.timestamp() if filters.until is not None else None
     if lo is None or hi is None:
         found: list[float] = []
-        for col in epoch_cols:
-            row = conn.execute(sa.select(sa.func.min(col), sa.func.max(col)).where(*conds)).one()
-            found += [v for v in row if v is not None]
+        for column in columns:
+            _, first, last = source.extent(rows, column)
+            found += [v for v in (first, last) if v is not None]
         if not found:
             return []
         lo = min(found) if lo is None else lo
@@ -115,31 +101,19 @@ def trends(store: Any, filters: Filters, bucket: str = "1h") -> list[dict[str, A
         AnalyticsError: Unknown bucket, or too many buckets.
     """
     size = parse_bucket(bucket)
-    sql = require_sql(store)
-    r = runs.c
-    end_conds = [*where(runs, filters, time="ended_at"), r.ended_at_epoch.is_not(None)]
-    start_conds = where(runs, filters, time="created_at")
-    with sql.engine.connect() as conn:
-        starts = _span(conn, filters, [r.ended_at_epoch], end_conds, size)
-        if not starts:
-            return []
-        b = _bucket_sql(conn, r.ended_at_epoch, size)
-        source = (
-            sa.select(b.label("b"), r.duration_ms.label("v"), r.status)
-            .where(*end_conds).subquery("ended")
-        )
-        stats = grouped_stats(
-            conn, source, groups=("b",), fractions=(0.5, 0.95),
-            extras={s: (lambda c, s=s: sa.func.sum(sa.case((c.status == s, 1), else_=0)))
-                    for s in ("completed", "failed", "cancelled")}
-            | {"finished": lambda c: sa.func.count()},
-        )
-        sb = _bucket_sql(conn, r.created_at_epoch, size)
-        started_rows = conn.execute(
-            sa.select(sb.label("b"), sa.func.count()).where(*start_conds).group_by(sb)
-        ).all()
+    source = source_of(store)
+    ended = scope(filters, "runs", "ended_at", finished=True)
+    starts = _span(source, filters, ["ended_at"], ended, size)
+    if not starts:
+        return []
+    stats = source.group_stats(
+        ended, bucket=Bucket("ended_at", size, _origin(size)), fractions=(0.5, 0.95),
+        measures=("status:completed", "status:failed", "status:cancelled", "rows"))
+    started_rows = source.group_stats(
+        scope(filters, "runs", "created_at"), bucket=Bucket("created_at", size, _origin(size)),
+        value=None)
     by_bucket = {float(g.key[0]): g for g in stats}
-    started = {float(row[0]): int(row[1]) for row in started_rows}
+    started = {float(g.key[0]): g.count for g in started_rows}
     out = []
     for start in starts:
         g = by_bucket.get(start)
@@ -147,10 +121,10 @@ def trends(store: Any, filters: Filters, bucket: str = "1h") -> list[dict[str, A
         out.append({
             "bucket_start": _dt(start),
             "started": started.get(start, 0),
-            "finished": int(extras.get("finished") or 0),
-            "completed": int(extras.get("completed") or 0),
-            "failed": int(extras.get("failed") or 0),
-            "cancelled": int(extras.get("cancelled") or 0),
+            "finished": int(extras.get("rows") or 0),
+            "completed": int(extras.get("status:completed") or 0),
+            "failed": int(extras.get("status:failed") or 0),
+            "cancelled": int(extras.get("status:cancelled") or 0),
             "avg_duration_ms": g.mean if g else None,
             "p50_duration_ms": g.percentiles[0] if g else None,
             "p95_duration_ms": g.percentiles[1] if g else None,
@@ -165,19 +139,13 @@ def throughput(store: Any, filters: Filters) -> float:
     a missing end is taken from the data (the first matching run's start, the last one's
     end). No runs: ``0.0``. A window under one minute counts as one minute.
     """
-    sql = require_sql(store)
-    r = runs.c
-    conds = [*where(runs, filters, time="ended_at"), r.ended_at_epoch.is_not(None)]
-    with sql.engine.connect() as conn:
-        n, first, last = conn.execute(
-            sa.select(sa.func.count(), sa.func.min(sa.func.coalesce(r.started_at_epoch,
-                                                                    r.created_at_epoch)),
-                      sa.func.max(r.ended_at_epoch)).where(*conds)
-        ).one()
-    if not n:
+    source = source_of(store)
+    ended = scope(filters, "runs", "ended_at", finished=True)
+    n, first, last = source.extent(ended, "begun_at", "ended_at", count=True)
+    if not n or first is None or last is None:
         return 0.0
-    lo = filters.since.timestamp() if filters.since is not None else float(first)
-    hi = filters.until.timestamp() if filters.until is not None else float(last)
+    lo = filters.since.timestamp() if filters.since is not None else first
+    hi = filters.until.timestamp() if filters.until is not None else last
     minutes = max((hi - lo) / 60.0, 1.0)
     return int(n) / minutes
 
@@ -190,43 +158,28 @@ def concurrency(store: Any, filters: Filters, bucket: str = "1h") -> list[dict[s
     step attempt from its start to its end. Each entry: ``bucket_start``, ``max_runs``,
     ``avg_runs`` (time-weighted over the bucket), ``max_steps``, ``avg_steps``, and
     ``reported_max`` (the largest count given to ``record_concurrent_executions`` in the
-    bucket, ``None`` without one). The intervals are read in one streamed pass, ordered
-    in SQL, and folded in Python.
+    bucket, ``None`` without one). The intervals are read in one streamed pass and
+    folded in Python.
 
     Raises:
         AnalyticsError: Unknown bucket, or too many buckets.
     """
     size = parse_bucket(bucket)
-    sql = require_sql(store)
+    source = source_of(store)
     now = datetime.now(UTC).timestamp()
-    r, s = runs.c, step_attempts.c
     untimed = replace(filters, since=None, until=None)
-    run_conds = [*where(runs, untimed, time="created_at"), r.started_at_epoch.is_not(None)]
-    step_conds = [*where(step_attempts, untimed, time="started_at"),
-                  s.started_at_epoch.is_not(None), s.status.in_(EXECUTED)]
-    sample = concurrency_samples.c
-    with sql.engine.connect() as conn:
-        starts = _span(conn, filters, [r.started_at_epoch, r.ended_at_epoch], run_conds, size)
-        if not starts:
-            return []
-        lo, hi = starts[0], starts[-1] + size
-        series = []
-        for table_cols, conds in (((r.started_at_epoch, r.ended_at_epoch), run_conds),
-                                  ((s.started_at_epoch, s.ended_at_epoch), step_conds)):
-            begin, end = table_cols
-            stmt = sa.select(begin, end).where(
-                *conds, begin < hi, sa.or_(end.is_(None), end >= lo)
-            )
-            rows = conn.execution_options(yield_per=10_000).execute(stmt)
-            series.append(_occupancy(((b, e if e is not None else now) for b, e in rows),
-                                     lo, size, len(starts)))
-        sb = _bucket_sql(conn, sample.ts_epoch, size)
-        reported = {
-            float(row[0]): int(row[1]) for row in conn.execute(
-                sa.select(sb, sa.func.max(sample.count))
-                .where(sample.ts_epoch >= lo, sample.ts_epoch < hi).group_by(sb)
-            )
-        }
+    run_rows = scope(untimed, "runs", "created_at", begun=True)
+    step_rows = scope(untimed, "steps", "started_at", begun=True, statuses=EXECUTED)
+    starts = _span(source, filters, ["started_at", "ended_at"], run_rows, size)
+    if not starts:
+        return []
+    lo, hi = starts[0], starts[-1] + size
+    series = []
+    for rows in (run_rows, step_rows):
+        found = source.intervals(rows, lo, hi)
+        series.append(_occupancy(((b, e if e is not None else now) for b, e in found),
+                                 lo, size, len(starts)))
+    reported = source.reported_concurrency(size, _origin(size), lo, hi)
     (run_max, run_avg), (step_max, step_avg) = series
     return [
         {"bucket_start": _dt(start), "max_runs": run_max[i], "avg_runs": run_avg[i],

@@ -4,7 +4,7 @@ Everything analytics reports about past runs is already in the journal: the engi
 records each run and step attempt with its duration, queue wait, attempt number,
 status, error category, user, workflow, version, tags (``type`` copied to
 ``workflow_type``), CPU time and peak memory. So the tracker writes nothing per step
-(it adds no store traffic to a run); concurrency over time is derived in SQL from the
+(it adds no store traffic to a run); concurrency over time is derived by the store from the
 recorded start and end times (:func:`flowscope.analytics.series.concurrency`).
 
 What the journal cannot answer is *now*: how many runs and steps are in flight in this

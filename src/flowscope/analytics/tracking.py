@@ -1,9 +1,10 @@
 """Recording runs executed outside the engine, into the journal's own tables.
 
-Runs tracked here land in ``runs`` and ``step_attempts`` through the journal's methods
-(``create_run``, ``record_step``) or, to finish a run with a given duration, one Core
-``UPDATE`` filling the same columns the engine fills, so every query treats them
-exactly like engine runs. Tracked runs carry the tag ``source=tracked``, version
+Runs tracked here land in the journal through its own methods (``create_run``,
+``record_step``, and ``update_run`` to finish, after the run state machine's
+``check_transition``), so every query treats them exactly like engine runs; a reported
+duration is then kept as reported (``AnalyticsSource.set_reported_duration``). Samples
+go through the store's analytics source. Tracked runs carry the tag ``source=tracked``, version
 ``metadata["version"]`` (else ``"external"``), and the rest of ``metadata`` as their
 ``inputs``.
 
@@ -19,17 +20,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from flowscope.analytics.filters import aware
-from flowscope.analytics.schema import concurrency_samples, resource_samples
+from flowscope.analytics.source import source_of
 from flowscope.engine.classify import DEFAULT_CLASSIFIER
 from flowscope.engine.failure import error_info
+from flowscope.engine.journal import Journal
 from flowscope.engine.records import ErrorInfo, RunRecord, StepAttemptRecord
-from flowscope.engine.status import RunStatus, StepStatus
-from flowscope.errors import AnalyticsError, RunNotFoundError, StoreError
-from flowscope.store.schema import runs
-from flowscope.store.sql import SQLStore
+from flowscope.engine.status import RunStatus, StepStatus, check_transition
+from flowscope.errors import (
+    AnalyticsError,
+    InvalidTransitionError,
+    RunNotFoundError,
+    StoreError,
+)
+from flowscope.store.analytics_query import RESOURCE_KINDS
+
+__all__ = ["RESOURCE_KINDS", "TRACKED_TAG", "RunFacts", "check_duration", "error_of",
+           "finish_run", "record_concurrency", "record_resource", "record_step",
+           "resource_summary", "run_facts", "start_run"]
 
 TRACKED_TAG = "source"
 """The tag that marks runs recorded through ``track_*`` (value ``tracked``)."""
@@ -79,18 +87,16 @@ class RunFacts:
     started_at: datetime | None
 
 
-def run_facts(store: SQLStore, execution_id: str) -> RunFacts | None:
+def run_facts(store: Any, execution_id: str) -> RunFacts | None:
     """Return the run's workflow, status and start, or ``None`` if unknown (exact id)."""
-    r = runs.c
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(r.workflow, r.status, r.started_at).where(r.id == execution_id)
-        ).first()
-    return None if row is None else RunFacts(row.workflow, RunStatus(row.status), row.started_at)
+    state = source_of(store).run_state(execution_id)
+    if state is None:
+        return None
+    return RunFacts(state.workflow, RunStatus(state.status), state.started_at)
 
 
 def start_run(
-    store: SQLStore, workflow_id: str, execution_id: str, *, user_id: str | None,
+    store: Journal, workflow_id: str, execution_id: str, *, user_id: str | None,
     workflow_type: str | None, timestamp: datetime | None,
     metadata: Mapping[str, Any] | None,
 ) -> None:
@@ -121,7 +127,7 @@ def start_run(
                              hint=exc.hint) from exc
 
 
-def _require(store: SQLStore, workflow_id: str, execution_id: str) -> RunFacts:
+def _require(store: Journal, workflow_id: str, execution_id: str) -> RunFacts:
     facts = run_facts(store, execution_id)
     if facts is None:
         raise AnalyticsError(
@@ -138,7 +144,7 @@ def _require(store: SQLStore, workflow_id: str, execution_id: str) -> RunFacts:
 
 
 def finish_run(
-    store: SQLStore, workflow_id: str, execution_id: str, status: RunStatus, *,
+    store: Journal, workflow_id: str, execution_id: str, status: RunStatus, *,
     duration_ms: float | None, timestamp: datetime | None,
     error: BaseException | str | None = None, failed_step: str | None = None,
 ) -> None:
@@ -167,20 +173,26 @@ def finish_run(
     info = error_of(error)
     if status is RunStatus.FAILED and info is None:
         info = ErrorInfo(type="Error", message="failed", category="internal")
-    values: dict[str, Any] = {
-        "status": status.value, "ended_at": ended, "ended_at_epoch": ended.timestamp(),
-        "duration_ms": duration,
-    }
-    if info is not None:
-        values.update(error=info.to_dict(), error_category=info.category)
-    if failed_step is not None:
-        values["failed_step"] = failed_step
-    with store.engine.begin() as conn:
-        conn.execute(sa.update(runs).where(runs.c.id == execution_id).values(**values))
+    try:
+        check_transition(facts.status, status, run_id=execution_id)
+    except InvalidTransitionError:
+        raise AnalyticsError(
+            f"execution {execution_id!r} is {facts.status.value}; it cannot become "
+            f"{status.value}",
+            hint="track the end of runs you started with track_workflow_start; a paused "
+            "engine run is finished by resuming it",
+        ) from None
+    try:
+        store.update_run(execution_id, status=status, ended_at=ended, error=info,
+                         failed_step=failed_step)
+    except RunNotFoundError as exc:  # deleted between the check and the write
+        raise AnalyticsError(exc.message, hint=exc.hint) from exc
+    if duration is not None:
+        source_of(store).set_reported_duration(execution_id, duration)
 
 
 def record_step(
-    store: SQLStore, workflow_id: str, execution_id: str, step_id: str, *,
+    store: Journal, workflow_id: str, execution_id: str, step_id: str, *,
     status: str, duration_ms: float | None, error: BaseException | str | None,
     attempt: int, timestamp: datetime | None,
 ) -> None:
@@ -218,11 +230,8 @@ def record_step(
         raise AnalyticsError(exc.message, hint=exc.hint) from exc
 
 
-RESOURCE_KINDS = ("memory_mb", "cpu_percent")
-
-
 def record_resource(
-    store: SQLStore, workflow_id: str, execution_id: str, kind: str, value: float, *,
+    store: Journal, workflow_id: str, execution_id: str, kind: str, value: float, *,
     step_id: str | None, timestamp: datetime | None,
 ) -> None:
     """Store one reported resource sample (``memory_mb`` or ``cpu_percent``).
@@ -234,15 +243,11 @@ def record_resource(
     _name(execution_id, "execution_id")
     number = check_duration(value, kind)
     assert number is not None
-    at = _now(timestamp)
-    with store.engine.begin() as conn:
-        conn.execute(resource_samples.insert().values(
-            workflow=workflow_id, run_id=execution_id, step_id=step_id, kind=kind,
-            value=number, ts=at, ts_epoch=at.timestamp(),
-        ))
+    source_of(store).add_resource_sample(workflow_id, execution_id, step_id, kind, number,
+                                         _now(timestamp))
 
 
-def record_concurrency(store: SQLStore, count: int, *, timestamp: datetime | None) -> None:
+def record_concurrency(store: Journal, count: int, *, timestamp: datetime | None) -> None:
     """Store one reported count of executions in flight.
 
     Raises:
@@ -251,20 +256,9 @@ def record_concurrency(store: SQLStore, count: int, *, timestamp: datetime | Non
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise AnalyticsError(f"count must be an integer >= 0, not {count!r}",
                              hint="pass how many executions are running now")
-    at = _now(timestamp)
-    with store.engine.begin() as conn:
-        conn.execute(concurrency_samples.insert().values(count=count, ts=at,
-                                                         ts_epoch=at.timestamp()))
+    source_of(store).add_concurrency_sample(count, _now(timestamp))
 
 
-def resource_summary(store: SQLStore, execution_id: str) -> dict[str, Any]:
+def resource_summary(store: Journal, execution_id: str) -> dict[str, Any]:
     """Return the reported samples of one run: max and mean of each kind."""
-    c = resource_samples.c
-    out: dict[str, Any] = {}
-    with store.engine.connect() as conn:
-        for kind, peak, mean, n in conn.execute(
-            sa.select(c.kind, sa.func.max(c.value), sa.func.avg(c.value), sa.func.count())
-            .where(c.run_id == execution_id).group_by(c.kind)
-        ):
-            out[kind] = {"max": float(peak), "mean": float(mean), "samples": int(n)}
-    return out
+    return source_of(store).resource_summary(execution_id)

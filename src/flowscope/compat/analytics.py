@@ -6,9 +6,9 @@ filters ``since``, ``until`` (timezone-aware), ``workflow``, ``version``, ``user
 For runs executed by the engine, ``workflow_id`` is the workflow's name and
 ``execution_id`` the run id.
 
-Stores: analytics runs SQL, so it needs a SQLite or PostgreSQL store. ``"memory"`` opens
-a private in-memory SQLite database (not the engine's dict-based ``MemoryStore``, which
-is refused with a hint).
+Stores: any Flowscope store: SQLite, PostgreSQL, or the engine's in-memory
+``MemoryStore`` (each answers through its ``analytics_source()``, with the same
+numbers). The string ``"memory"`` opens a private in-memory SQLite database.
 
 The methods are thin: each calls the analytics query of the same meaning, so that the
 seed names, the CLI and reports give the same numbers.
@@ -25,7 +25,7 @@ from flowscope.analytics import anomalies as anomalies_module
 from flowscope.analytics import export as export_module
 from flowscope.analytics import queries, series, tracking
 from flowscope.analytics.percentiles import check_fraction
-from flowscope.analytics.store import open_sql
+from flowscope.analytics.store import open_journal
 from flowscope.engine.status import RunStatus
 from flowscope.errors import AnalyticsError
 from flowscope.filters import Filters
@@ -37,15 +37,12 @@ class WorkflowAnalyticsEngine:
     Args:
         store: ``None`` for the default store (``$FLOWSCOPE_DB`` or
             ``./.flowscope/flowscope.db``), ``"memory"`` for a private in-memory SQLite
-            database, a URL or file path, or an open SQL store (not closed by
+            database, a URL or file path, or an open store, SQL or memory (not closed by
             :meth:`close`).
-
-    Raises:
-        AnalyticsError: ``store`` is the engine's in-memory dict store.
     """
 
     def __init__(self, store: Any = None) -> None:
-        self.store, self._owned = open_sql(store)
+        self.store, self._owned = open_journal(store)
 
     def close(self) -> None:
         """Close the store if this object opened it."""

@@ -33,6 +33,7 @@ from flowscope.store._codec import (
     payload_fields,
     short_prefix_hint,
 )
+from flowscope.store.analytics_memory import MemoryAnalyticsSource
 from flowscope.store.debug_memory import MemoryDebugStorage
 from flowscope.store.failures_memory import MemoryFailureSource
 from flowscope.store.memory_leases import MemoryLeases
@@ -118,6 +119,7 @@ class MemoryStore(MemoryLeases):
         self._closed = False
         self._init_leases()
         self._debug = MemoryDebugStorage(lambda: self._closed)
+        self._analytics = MemoryAnalyticsSource(self)
 
     def debug_storage(self) -> MemoryDebugStorage:
         """The debugger's storage, kept beside the runs (one object for the store's
@@ -127,6 +129,11 @@ class MemoryStore(MemoryLeases):
     def failure_source(self) -> MemoryFailureSource:
         """Diagnosis's read-only view of past failures (computed from the attempts)."""
         return MemoryFailureSource(self)
+
+    def analytics_source(self) -> MemoryAnalyticsSource:
+        """What analytics reads and writes here (the ``AnalyticsSource`` contract; one
+        object for the store's lifetime, since it also keeps reported samples)."""
+        return self._analytics
 
     def _known(self, run_id: str) -> bool:
         self._check_open()

@@ -371,3 +371,49 @@ error_fingerprints = sa.Table(
     sa.Index(None, "category", "ended_at_epoch"),
     sa.Index(None, "run_id"),
 )
+
+# -- analytics (migration 0003_analytics) ------------------------------------------------
+# The journal holds nearly everything analytics reads; these tables hold only what no run
+# records: samples users report through the facade's ``track_memory_usage``,
+# ``track_cpu_usage`` and ``record_concurrent_executions``.
+
+resource_samples = sa.Table(
+    "resource_samples",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("workflow", sa.String(200), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("step_id", sa.String(200)),
+    # "memory_mb" (resident memory in MiB) or "cpu_percent" (of one core), as reported.
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("value", sa.Double(), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.Column("ts_epoch", sa.Double(), nullable=False),
+    sa.Index(None, "run_id", "kind"),
+    sa.Index(None, "workflow", "ts_epoch"),
+)
+
+concurrency_samples = sa.Table(
+    "concurrency_samples",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("ts", UTCDateTime(), nullable=False),
+    sa.Column("ts_epoch", sa.Double(), nullable=False),
+    sa.Index(None, "ts_epoch"),
+)
+
+# The indexes analytics reads through (named as migration 0003 names them): a covering
+# index in per-step duration order (the SQLite rank walk), the time-series pass over
+# finished runs, the started-runs count, and the partial index of retried attempts (its
+# condition literal: SQLite uses a partial index only when the query repeats the
+# condition term for term). Each costs every step commit a little: add none lightly.
+sa.Index("ix_step_attempts_analytics", step_attempts.c.workflow, step_attempts.c.step_id,
+         step_attempts.c.duration_ms, step_attempts.c.status, step_attempts.c.attempt,
+         step_attempts.c.reused_from_run_id, step_attempts.c.queue_wait_ms,
+         step_attempts.c.cpu_time_ms, step_attempts.c.peak_memory_bytes)
+sa.Index("ix_runs_analytics_ended", runs.c.ended_at_epoch, runs.c.duration_ms,
+         runs.c.status)
+sa.Index("ix_runs_analytics_created", runs.c.created_at_epoch)
+sa.Index("ix_step_attempts_retried", step_attempts.c.run_id,
+         sqlite_where=sa.text("attempt > 1"), postgresql_where=sa.text("attempt > 1"))

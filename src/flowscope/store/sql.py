@@ -38,6 +38,7 @@ from flowscope.store._codec import (
     event_payload,
     parse_status,
 )
+from flowscope.store.analytics_sql import SQLAnalyticsSource
 from flowscope.store.debug_sql import SQLDebugStorage
 from flowscope.store.failures_sql import SQLFailureSource, fingerprint_row
 from flowscope.store.schema import runs as runs_table
@@ -121,6 +122,11 @@ class SQLStore(SQLReads, SQLLeases):
     def failure_source(self) -> SQLFailureSource:
         """Diagnosis's read-only view of past failures (the ``error_fingerprints`` table)."""
         return SQLFailureSource(self._rows)
+
+    def analytics_source(self) -> SQLAnalyticsSource:
+        """What analytics reads and writes on this store's tables (the ``AnalyticsSource``
+        contract; it holds nothing but the engine, so one is made per call)."""
+        return SQLAnalyticsSource(self.engine)
 
     # -- transactions ----------------------------------------------------------------
 
