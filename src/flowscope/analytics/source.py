@@ -65,10 +65,6 @@ class AnalyticsSource(Protocol):
         """Return the largest reported count in flight per bucket start."""
         ...
 
-    def set_reported_duration(self, run_id: str, duration_ms: float) -> None:
-        """Keep a tracked run's reported duration (after the journal finished it)."""
-        ...
-
     def add_resource_sample(self, workflow: str, run_id: str, step_id: str | None, kind: str,
                             value: float, at: datetime) -> None:
         """Store one reported resource sample."""

@@ -3,8 +3,8 @@
 Runs tracked here land in the journal through its own methods (``create_run``,
 ``record_step``, and ``update_run`` to finish, after the run state machine's
 ``check_transition``), so every query treats them exactly like engine runs; a reported
-duration is then kept as reported (``AnalyticsSource.set_reported_duration``). Samples
-go through the store's analytics source. Tracked runs carry the tag ``source=tracked``, version
+duration is kept as reported (``update_run(duration_ms=...)``). Samples go through the
+store's analytics source. Tracked runs carry the tag ``source=tracked``, version
 ``metadata["version"]`` (else ``"external"``), and the rest of ``metadata`` as their
 ``inputs``.
 
@@ -184,11 +184,9 @@ def finish_run(
         ) from None
     try:
         store.update_run(execution_id, status=status, ended_at=ended, error=info,
-                         failed_step=failed_step)
+                         failed_step=failed_step, duration_ms=duration)
     except RunNotFoundError as exc:  # deleted between the check and the write
         raise AnalyticsError(exc.message, hint=exc.hint) from exc
-    if duration is not None:
-        source_of(store).set_reported_duration(execution_id, duration)
 
 
 def record_step(

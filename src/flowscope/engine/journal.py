@@ -54,8 +54,13 @@ class Journal(Protocol):
         failed_step: str | None = None,
         run_vars: Mapping[str, Any] | None = None,
         fence: Fence | None = None,
+        duration_ms: float | None = None,
     ) -> None:
-        """Change a run's status (and the fields given) with its events, in one transaction."""
+        """Change a run's status (and the fields given) with its events, in one transaction.
+
+        ``duration_ms`` keeps a duration reported from outside (a run tracked by
+        analytics); by default a finished run's duration is its end minus its start.
+        """
         ...
 
     def append_events(self, events: Sequence[Event], *, fence: Fence | None = None,

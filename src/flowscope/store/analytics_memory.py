@@ -273,9 +273,9 @@ class MemoryAnalyticsSource:
 
     # -- writes --------------------------------------------------------------------------
 
-    def set_reported_duration(self, run_id: str, duration_ms: float) -> None:
-        """Keep the duration a tracked run reported (the journal derives one from its
-        start and end; the figures must be the reported ones exactly)."""
+    def keep_reported_duration(self, run_id: str, duration_ms: float) -> None:
+        """Keep the duration a tracked run reported (``update_run(duration_ms=...)``: the
+        memory journal derives durations from start and end, not stored figures)."""
         with self._lock:
             self._durations[run_id] = duration_ms
 

@@ -278,19 +278,6 @@ class SQLAnalyticsSource:
 
     # -- writes --------------------------------------------------------------------------
 
-    def set_reported_duration(self, run_id: str, duration_ms: float) -> None:
-        """Keep the duration a tracked run reported, once the journal has finished it.
-
-        The journal's ``update_run`` (which the caller has called, so the status change
-        went through the transition rules and the fence) derives ``duration_ms`` from
-        the epochs; a run tracked from outside reports its own, and the figures must be
-        the reported ones exactly. Only a finished run's duration is written.
-        """
-        with self._engine.begin() as conn:
-            conn.execute(sa.update(runs)
-                         .where(runs.c.id == run_id, runs.c.ended_at_epoch.is_not(None))
-                         .values(duration_ms=duration_ms))
-
     def add_resource_sample(self, workflow: str, run_id: str, step_id: str | None, kind: str,
                             value: float, at: datetime) -> None:
         """Store one reported resource sample."""

@@ -268,6 +268,7 @@ class MemoryStore(MemoryLeases):
         failed_step: str | None = None,
         run_vars: Mapping[str, Any] | None = None,
         fence: Fence | None = None,
+        duration_ms: float | None = None,
     ) -> None:
         """Change a run's status (and the fields given) with its events, in one transaction.
 
@@ -294,6 +295,8 @@ class MemoryStore(MemoryLeases):
             copied = self._check_events(events)
             run.record = dataclasses.replace(run.record, **changes)
             self._add_events(self._runs, copied)
+            if duration_ms is not None and ended_at is not None:
+                self._analytics.keep_reported_duration(run_id, duration_ms)
 
     def append_events(self, events: Sequence[Event], *, fence: Fence | None = None,
                       run_vars: tuple[str, Mapping[str, Any]] | None = None) -> None:

@@ -450,6 +450,7 @@ class SQLStore(SQLReads, SQLLeases):
         failed_step: str | None = None,
         run_vars: Mapping[str, Any] | None = None,
         fence: Fence | None = None,
+        duration_ms: float | None = None,
     ) -> None:
         """Change a run's status (and the fields given) with its events, in one transaction.
 
@@ -470,10 +471,13 @@ class SQLStore(SQLReads, SQLLeases):
         if ended_at is not None:
             put("ended_at", self._time(ended_at))
             put("ended_at_epoch", _epoch(ended_at))
-            # Computed in SQL so an earlier update's started_at counts too.
-            sets.append(
-                f"duration_ms = ({mark('ended_at_epoch')} - started_at_epoch) * 1000.0"
-            )
+            if duration_ms is not None:
+                put("duration_ms", duration_ms)
+            else:
+                # Computed in SQL so an earlier update's started_at counts too.
+                sets.append(
+                    f"duration_ms = ({mark('ended_at_epoch')} - started_at_epoch) * 1000.0"
+                )
         if outputs is not None:
             put("outputs", encode(outputs, lambda: f"the outputs of {what}"))
         if error is not None:
