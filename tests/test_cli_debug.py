@@ -7,6 +7,7 @@ order), what each command printed, and the exit code.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -346,3 +347,22 @@ def test_step_into_enters_the_sub_workflow_while_a_sibling_is_ready(shop: Path) 
     # enters the payment sub-workflow instead of stopping at note.
     assert stops(proc.stdout) == [("breakpoint", "pay"), ("step", "authorise")]
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_detach_leaves_the_run_interrupted_and_resume_finishes_it(shop: Path) -> None:
+    proc = debug(shop, "b finish\nc\ndetach\n", "--stop-on-entry")
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    found = re.search(r"resume it with: flowscope resume ([0-9a-f-]{36}) --db (\S+)",
+                      proc.stdout)
+    assert found, proc.stdout
+    assert re.search(rf"run {found.group(1)} \(shop\) interrupted", proc.stdout)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FLOWSCOPE_USER": "tester"}
+    resumed = subprocess.run(
+        [sys.executable, "-m", "flowscope.cli.main", "resume", found.group(1), "--db",
+         found.group(2), "--json"], cwd=shop.parent, env=env, capture_output=True,
+        text=True, timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    done = json.loads(resumed.stdout)
+    assert done["status"] == "completed" and done["outputs"]["total"] == 20
+    # The step the debugger held back ran in the resume.
+    assert [s["step"] for s in done["steps"]][-1] == "finish"

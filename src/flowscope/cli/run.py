@@ -234,13 +234,15 @@ def resume_command(
         help="For external steps that started before a crash and never committed: run "
         "them again with the same idempotency key, or fail them (overrides `on_crash`).",
     )] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Resume an interrupted run, or one whose owner died, from its journal.
 
     Steps with a committed result are not run again. A run another process is executing
     is refused (its owner holds a lease) unless --force.
     """
-    _run_on_store(db, lambda engine: engine.resume(run_id, force=force, on_crash=on_crash))
+    _run_on_store(db, lambda engine: engine.resume(run_id, force=force, on_crash=on_crash),
+                  as_json=as_json)
 
 
 #: How long ``flowscope cancel`` waits for a live owner to carry the cancel out.
