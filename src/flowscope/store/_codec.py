@@ -26,9 +26,41 @@ def payload_fields(cls: type[Event]) -> tuple[str, ...]:
     return names
 
 
+_NO_DEFAULT = object()
+_PAYLOAD_DEFAULTS: dict[type[Event], tuple[tuple[str, Any], ...]] = {}
+
+
+def _payload_defaults(cls: type[Event]) -> tuple[tuple[str, Any], ...]:
+    found = _PAYLOAD_DEFAULTS.get(cls)
+    if found is None:
+        out = []
+        for f in dataclasses.fields(cls):
+            if f.name in _BASE_FIELDS:
+                continue
+            if f.default is not dataclasses.MISSING:
+                out.append((f.name, f.default))
+            elif f.default_factory is not dataclasses.MISSING:
+                out.append((f.name, f.default_factory()))
+            else:
+                out.append((f.name, _NO_DEFAULT))
+        found = tuple(out)
+        _PAYLOAD_DEFAULTS[cls] = found
+    return found
+
+
 def event_payload(event: Event) -> dict[str, Any]:
-    """Return ``event.payload()`` without re-reading the dataclass fields each time."""
-    return {name: getattr(event, name) for name in payload_fields(type(event))}
+    """Return the event's kind-specific fields to store, leaving out those at their default.
+
+    Every event is rebuilt with its class's defaults (``event_from_parts``), so a field
+    left out reads back the same; the journal then stores only what says something
+    (a first attempt's ``attempt: 1`` is not written on every event).
+    """
+    out: dict[str, Any] = {}
+    for name, default in _payload_defaults(type(event)):
+        value = getattr(event, name)
+        if default is _NO_DEFAULT or type(value) is not type(default) or value != default:
+            out[name] = value
+    return out
 
 
 def event_name(event: Event, field_name: str | None = None) -> str:
