@@ -17,7 +17,7 @@ from typing import Any
 from flowscope.debugger.values import assign, compare_states
 from flowscope.engine import events as ev
 from flowscope.engine.journal import Journal
-from flowscope.engine.state import vars_at_starts
+from flowscope.engine.state import STATE_KINDS, vars_at_starts
 from flowscope.errors import DebuggerError
 
 
@@ -94,7 +94,7 @@ def build_trace(journal: Journal, run_id: str, step_id: str | None = None, *,
         include_children: Also the traces of its sub-workflow runs, after each parent step.
     """
     run = journal.get_run(run_id)
-    events = journal.get_events(run.id)
+    events = journal.get_events(run.id, kinds=STATE_KINDS)
     diffs = _vars_diffs(events)
     starts = vars_at_starts(events)
     out: list[TraceEntry] = []
