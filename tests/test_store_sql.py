@@ -91,12 +91,15 @@ def test_sqlite_stores_fixed_width_utc_text(tmp_path: Path) -> None:
     with open_store(str(path)) as store:
         assert isinstance(store, SQLStore)
         add_run(store, created_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
-        store.append_events([Log(run_id="run-1", seq=1, ts=datetime(2025, 1, 2, tzinfo=UTC))])
+        store.append_events([Log(run_id="run-1", seq=1, ts=datetime(2025, 1, 2, tzinfo=UTC),
+                                 message="hello")])
     db = sqlite3.connect(path)
     assert db.execute("SELECT created_at FROM runs").fetchone() == (
         "2025-01-02T03:04:05.000000+00:00",)
+    # Payload fields at their default (``source: engine``) are not written: they read
+    # back the same.
     assert db.execute("SELECT ts, payload FROM events").fetchone() == (
-        "2025-01-02T00:00:00.000000+00:00", '{"message":"","source":"engine"}')
+        "2025-01-02T00:00:00.000000+00:00", '{"message":"hello"}')
     # SQLite's own date functions read the stored text.
     assert db.execute("SELECT strftime('%Y-%m-%d %H', created_at) FROM runs").fetchone() == (
         "2025-01-02 03",)
