@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flowscope.engine import events as ev
-from flowscope.engine.context import StepContext
+from flowscope.engine.context import CURRENT_STEP, StepContext
 from flowscope.engine.executors import (
     InlineExecutor,
     Outcome,
@@ -161,7 +161,8 @@ class StepRunner:
         sid = step.id
         del self._remaining[sid]
         ready_at = utcnow()
-        att = _Attempt([self.draft(ev.StepReady, sid, ts=ready_at, via=via)])
+        # Drafts are built inline on the hot path (a tuple, no method call).
+        att = _Attempt([(ev.StepReady, sid, ready_at, {"via": via})])
         for need in step.needs:
             if self.state.statuses.get(need) is not StepStatus.COMPLETED:
                 self._record_skip(step, ready_at, att, "upstream", need)
@@ -200,14 +201,22 @@ class StepRunner:
             if self._stopping:
                 return
             started = utcnow()
-            att.drafts.append(self.draft(ev.StepStarted, sid, ts=started, attempt=attempt,
-                                         state_seq=self._seq))
+            att.drafts.append((ev.StepStarted, sid, started,
+                               {"attempt": attempt, "state_seq": self._seq}))
             if step.effects == "external":
                 # Durable before the code runs: a crash now leaves a trace that the effect
                 # may have happened (resume reads it; see ``on_crash``).
                 self.commit(att.take(), self._append)
             else:
-                self._arm_flush(att)
+                # One timer per run at a time, not one per attempt: a quick step only
+                # enters and leaves a dict; the timer commits the starts of the steps
+                # still running by then (inline: this is the hot path).
+                att.since = time.monotonic()
+                att.waiting = self._unflushed
+                self._unflushed[att] = None
+                if not self._flush_armed and self.loop is not None:
+                    self._flush_armed = True
+                    self.loop.call_later(START_FLUSH_DELAY, self._flush_starts)
             self._executing.add(sid)
             try:
                 outcome, child_id = await self._dispatch(step, pending)
@@ -263,16 +272,6 @@ class StepRunner:
                 return
             attempt += 1
             ready_at = utcnow()
-
-    def _arm_flush(self, att: _Attempt) -> None:
-        # One timer per run at a time, not one per attempt: a quick step only enters and
-        # leaves a dict; the timer commits the starts of the steps still running by then.
-        att.since = time.monotonic()
-        att.waiting = self._unflushed
-        self._unflushed[att] = None
-        if not self._flush_armed and self.loop is not None:
-            self._flush_armed = True
-            self.loop.call_later(START_FLUSH_DELAY, self._flush_starts)
 
     def _flush_starts(self) -> None:
         self._flush_armed = False
@@ -341,13 +340,13 @@ class StepRunner:
             # Both built-ins await an async function on the loop: do it here, without the
             # hop through them (the hot path of async steps).
             ctx = StepContext(run_id=self.run_id, step_id=step.id, attempt=pending.attempt)
-            token = ctx.enter()
+            token = CURRENT_STEP.set(ctx)
             try:
                 output = await fn(**pending.input)
             except Exception as exc:
                 return Outcome(error=exc), None
             finally:
-                ctx.leave(token)
+                CURRENT_STEP.reset(token)
             if type(output) in _PLAIN_SCALARS:
                 return Outcome(output=output), None
             return self._checked(step, Outcome(output=output)), None
@@ -403,8 +402,8 @@ class StepRunner:
             run_vars = new_vars
             drafts.append(self.draft(ev.VarsSet, step.id, values=values))
         duration = (ended - started).total_seconds() * 1000.0
-        drafts.append(self.draft(ev.StepCompleted, step.id, ts=ended, attempt=attempt,
-                                 duration_ms=duration))
+        drafts.append((ev.StepCompleted, step.id, ended,
+                       {"attempt": attempt, "duration_ms": duration}))
         record = StepAttemptRecord(
             run_id=self.run_id, step_id=step.id, attempt=attempt,
             status=StepStatus.COMPLETED, input=pending.input, output=output,

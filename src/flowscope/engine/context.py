@@ -17,8 +17,9 @@ from flowscope.errors import FlowscopeError, StepCancelledError
 
 _NAMESPACE = uuid.UUID("6f1c2b0e-3d4a-5b6c-8d7e-9f0a1b2c3d4e")
 
-_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+CURRENT_STEP: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
     "flowscope_current_step", default=None)
+"""The attempt the running code belongs to (set by the engine and its executors)."""
 
 
 def idempotency_key(run_id: str, step_id: str, attempt: int) -> str:
@@ -75,11 +76,11 @@ class StepContext:
 
     def enter(self) -> contextvars.Token[StepContext | None]:
         """Make this the current step of the calling thread or task."""
-        return _current.set(self)
+        return CURRENT_STEP.set(self)
 
     def leave(self, token: contextvars.Token[StepContext | None]) -> None:
         """Undo ``enter``."""
-        _current.reset(token)
+        CURRENT_STEP.reset(token)
 
 
 def current_step() -> StepContext:
@@ -88,7 +89,7 @@ def current_step() -> StepContext:
     Raises:
         FlowscopeError: called outside a step.
     """
-    ctx = _current.get()
+    ctx = CURRENT_STEP.get()
     if ctx is None:
         raise FlowscopeError("current_step() was called outside a step",
                              hint="call it from a step function while the engine runs it")
