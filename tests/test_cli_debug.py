@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -366,3 +368,58 @@ def test_detach_leaves_the_run_interrupted_and_resume_finishes_it(shop: Path) ->
     assert done["status"] == "completed" and done["outputs"]["total"] == 20
     # The step the debugger held back ran in the resume.
     assert [s["step"] for s in done["steps"]][-1] == "finish"
+
+
+SLOW = """\
+name: slowdbg
+steps:
+  - {id: first, uses: slow_acts:hold}
+  - {id: second, uses: slow_acts:quick, needs: [first]}
+"""
+SLOW_ACTS = """\
+import pathlib, time
+
+def hold():
+    here = pathlib.Path(__file__).parent
+    (here / "started").write_text("1")
+    for _ in range(600):  # bounded: released by the test
+        if (here / "release").exists():
+            return "held"
+        time.sleep(0.05)
+    return "timed out waiting"
+
+def quick():
+    return "quick"
+"""
+
+
+def test_ctrl_c_while_the_run_goes_stops_it_resumably(tmp_path: Path) -> None:
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    (tmp_path / "slow_acts.py").write_text(SLOW_ACTS)
+    env = {**os.environ, "PYTHONPATH": str(SRC), "FLOWSCOPE_USER": "tester"}
+    env.pop("FLOWSCOPE_DB", None)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowscope.cli.main", "debug", str(tmp_path / "slow.yaml"),
+         "--db", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=tmp_path, env=env, text=True)
+    for _ in range(600):  # wait (bounded) for the first step to be running
+        if (tmp_path / "started").exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    (tmp_path / "release").write_text("1")  # the running step finishes and commits
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    found = re.search(r"resume it with: flowscope resume ([0-9a-f-]{36})", out)
+    assert found, out
+    resumed = subprocess.run(
+        [sys.executable, "-m", "flowscope.cli.main", "resume", found.group(1), "--db", db,
+         "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    steps = json.loads(resumed.stdout)["steps"]
+    # The running step finished before the interrupt took effect: it is not run again.
+    assert [(s["step"], s["status"]) for s in steps] == [("first", "completed"),
+                                                         ("second", "completed")]

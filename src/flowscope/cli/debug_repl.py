@@ -9,6 +9,7 @@ debugger core does.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import sys
 from collections.abc import Callable
@@ -89,15 +90,26 @@ class LogFeed(EngineHooks):
 
 def next_stop(session: Session, ended: Callable[[], bool],
               show_log: Callable[[ev.Log], None], feed: LogFeed,
-              poll: float = 0.05) -> Stop | None:
-    """Wait for the run's next stop; None once it ended. Ctrl-C meanwhile pauses it."""
+              poll: float = 0.05, *,
+              interrupt: Callable[[], None] = lambda: None) -> Stop | None:
+    """Wait for the run's next stop; None once it ended.
+
+    Ctrl-C meanwhile calls ``interrupt`` (the run stops resumably, its running steps
+    finish); a second Ctrl-C exits at once, leaving the run resumable from its journal.
+    """
+    interrupted = False
     while True:
         for event in feed.drain():
             show_log(event)
         try:
             stop = session.wait_for_stop(poll)
         except KeyboardInterrupt:
-            session.pause()
+            if interrupted:
+                sys.stderr.write("\nexiting now; the run stays resumable from its journal\n")
+                sys.stderr.flush()
+                os._exit(130)
+            interrupted = True
+            interrupt()
             continue
         except StopTimeoutError:
             if not ended():
@@ -113,6 +125,13 @@ def next_stop(session: Session, ended: Callable[[], bool],
             return None
 
 
+def _interrupt(repl: Repl, engine: Engine) -> None:
+    repl.say(f"Ctrl-C: stopping run {repl.root_run_id} resumably (running steps finish; "
+             "press Ctrl-C again to exit at once)", "bold")
+    with contextlib.suppress(FlowscopeError):
+        engine.interrupt(repl.root_run_id, "sigint")
+
+
 def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed) -> RunResult:
     """Run in a background thread; prompt at each stop until the run ends."""
     # Its exception, if any, is handed to the prompt thread, which re-raises it.
@@ -122,13 +141,15 @@ def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed)
                            f"  run {repl.root_run_id}  (type 'help' for commands)"))
     if not repl.session.breakpoints() and not repl.session.stop_on_entry \
             and not repl.session.stop_on_error:
-        repl.say("no breakpoints: the run goes to its end (Ctrl-C pauses it)", "dim")
+        repl.say("no breakpoints: the run goes to its end (Ctrl-C stops it resumably)",
+                 "dim")
     job.start()
     reader = LineReader(sys.stdin, repl.console.file)
     quitting = False
     while True:
         stop = next_stop(repl.session, job.done,
-                         lambda e: repl.say(log_line(e)), feed)
+                         lambda e: repl.say(log_line(e)), feed,
+                         interrupt=lambda: _interrupt(repl, engine))
         if stop is None:
             break
         if quitting:  # a stop reached while the cancel was on its way: let it go
@@ -138,7 +159,11 @@ def drive(repl: Repl, engine: Engine, execute: Callable[[], Any], feed: LogFeed)
         repl.show_stop(stop)
         outcome = Outcome.STAY
         while outcome is Outcome.STAY:
-            line = reader.read()
+            try:
+                line = reader.read()
+            except KeyboardInterrupt:  # piped input: Ctrl-C while waiting for a line
+                outcome = Outcome.DETACH
+                break
             if line is None:
                 repl.say("end of input: cancelling the run", "dim")
                 outcome = Outcome.QUIT
