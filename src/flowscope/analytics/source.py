@@ -95,6 +95,4 @@ def source_of(store: Any) -> AnalyticsSource:
 def scope(filters: Filters, table: Literal["runs", "steps"], time: TimeColumn,
           **more: Any) -> Scope:
     """Return the :class:`Scope` of ``filters`` on ``table``, the range on ``time``."""
-    return Scope(table=table, time=time, since=filters.since, until=filters.until,
-                 workflow=filters.workflow, version=filters.version, user=filters.user,
-                 type=filters.type, status=filters.status, **more)
+    return Scope(table=table, time=time, filters=filters, **more)

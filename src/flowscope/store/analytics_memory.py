@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from flowscope.engine.records import RunRecord, StepAttemptRecord
 from flowscope.store.analytics_query import (
     EXECUTED,
+    FILTER_COLUMNS,
     Bucket,
     GroupStats,
     RunState,
@@ -52,15 +53,14 @@ def _with_epochs(row: Row, names: Sequence[str]) -> Row:
 
 def matches(row: Mapping[str, Any], scope: Scope) -> bool:
     """Return whether a run or step row (SQL column names) is one of ``scope``'s rows."""
-    if scope.since is not None or scope.until is not None:
+    f = scope.filters
+    if f.since is not None or f.until is not None:
         at = row[scope.time]
-        if at is None or (scope.since is not None and at < scope.since) or (
-                scope.until is not None and at >= scope.until):
+        if at is None or (f.since is not None and at < f.since) or (
+                f.until is not None and at >= f.until):
             return False
-    for name, column in (("workflow", "workflow"), ("version", "version"),
-                         ("user", "user_id"), ("type", "workflow_type"),
-                         ("status", "status")):
-        wanted = getattr(scope, name)
+    for name, column in FILTER_COLUMNS:
+        wanted = getattr(f, name)
         if wanted is not None and row[column] != wanted:
             return False
     if scope.statuses is not None and row["status"] not in scope.statuses:

@@ -38,9 +38,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from flowscope.filters import Filters
+
 __all__ = [
-    "EXECUTED", "MEASURES", "RESOURCE_KINDS", "Bucket", "GroupStats", "RunState", "Scope",
-    "exact_percentiles", "lerp",
+    "EXECUTED", "FILTER_COLUMNS", "MEASURES", "RESOURCE_KINDS", "Bucket", "GroupStats",
+    "RunState", "Scope", "exact_percentiles", "lerp",
 ]
 
 EXECUTED = ("completed", "failed", "cancelled")
@@ -66,21 +68,9 @@ class Scope:
     table: Literal["runs", "steps"]
     """``runs`` or ``steps`` (step attempts)."""
     time: TimeColumn = "created_at"
-    """The timestamp ``since``/``until`` apply to."""
-    since: datetime | None = None
-    """Inclusive start (aware)."""
-    until: datetime | None = None
-    """Exclusive end (aware)."""
-    workflow: str | None = None
-    """Workflow name."""
-    version: str | None = None
-    """Workflow version."""
-    user: str | None = None
-    """The user who started the run."""
-    type: str | None = None
-    """The ``type`` tag."""
-    status: str | None = None
-    """The run's (runs) or the attempt's (steps) status."""
+    """The timestamp ``filters.since``/``filters.until`` apply to."""
+    filters: Filters = field(default_factory=Filters)
+    """The query's common filters (``status``: the run's or the attempt's)."""
     statuses: tuple[str, ...] | None = None
     """Only these statuses (``None``: any)."""
     executed: bool = False
@@ -91,6 +81,14 @@ class Scope:
     """Steps: only this step."""
     begun: bool = False
     """Only rows that started (``started_at`` set)."""
+
+
+#: ``Filters`` field -> the column of ``runs`` and ``step_attempts`` it selects on (the
+#: time range aside); the SQL and the memory sources both read this one table.
+FILTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workflow", "workflow"), ("version", "version"), ("user", "user_id"),
+    ("type", "workflow_type"), ("status", "status"),
+)
 
 
 @dataclass(frozen=True, slots=True)

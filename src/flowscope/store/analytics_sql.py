@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from flowscope.store.analytics_query import (
     EXECUTED,
+    FILTER_COLUMNS,
     Bucket,
     GroupStats,
     RunState,
@@ -33,15 +34,14 @@ _BATCH = 1000
 def where(table: sa.Table, scope: Scope) -> list[sa.ColumnElement[bool]]:
     """Return the WHERE clauses that select ``scope``'s rows of ``table``."""
     c = table.c
+    f = scope.filters
     out: list[sa.ColumnElement[bool]] = []
-    if scope.since is not None:
-        out.append(c[scope.time] >= scope.since)
-    if scope.until is not None:
-        out.append(c[scope.time] < scope.until)
-    for name, column in (("workflow", "workflow"), ("version", "version"),
-                         ("user", "user_id"), ("type", "workflow_type"),
-                         ("status", "status")):
-        wanted = getattr(scope, name)
+    if f.since is not None:
+        out.append(c[scope.time] >= f.since)
+    if f.until is not None:
+        out.append(c[scope.time] < f.until)
+    for name, column in FILTER_COLUMNS:
+        wanted = getattr(f, name)
         if wanted is not None:
             out.append(c[column] == wanted)
     if scope.statuses is not None:
