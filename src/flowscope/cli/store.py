@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from flowscope.cli.options import db_url
 from flowscope.engine.hooks import EngineHooks
@@ -46,25 +44,34 @@ def opened_store(db: str | None) -> Iterator[Journal]:
 def lease_ttl(config_path: str | None = None) -> float:
     """The run lease time from ``flowscope.yaml`` (``leases: {ttl: 30s}``; default 30 s).
 
+    A ``config_path`` that does not exist means the default, as no file does.
+
     Raises:
         StoreError: the setting is not a positive duration.
     """
-    path = Path(config_path or os.environ.get("FLOWSCOPE_CONFIG", "").strip()
-                or "flowscope.yaml")
-    if not path.is_file():
+    from flowscope.diagnosis.config import read_config_file  # imported only when used
+
+    if config_path is not None and not Path(config_path).is_file():
         return DEFAULT_TTL
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return DEFAULT_TTL  # the diagnosis settings reader reports a broken file
+    data, source = read_config_file(config_path)
+    return lease_ttl_of(data, source)
+
+
+def lease_ttl_of(data: Any, source: str | None) -> float:
+    """The ``leases.ttl`` setting of parsed configuration ``data`` (default 30 s).
+
+    Raises:
+        StoreError: the setting is not a positive duration.
+    """
     section = data.get("leases") if isinstance(data, dict) else None
     if section is None:
         return DEFAULT_TTL
     raw = section.get("ttl") if isinstance(section, dict) else section
+    where = f"{source or 'the configuration'}: leases.ttl"
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise StoreError(f"{path}: leases.ttl {raw!r} is not a positive duration",
+        raise StoreError(f"{where} {raw!r} is not a positive duration",
                          hint="write e.g. leases: {ttl: 30s}")
-    return parse_seconds(raw, f"{path}: leases.ttl", error=StoreError)
+    return parse_seconds(raw, where, error=StoreError)
 
 
 @contextmanager
@@ -74,10 +81,13 @@ def engine_on(store: Journal, hooks: Sequence[EngineHooks] = ()) -> Iterator[Eng
     Failures are classified with the user's rules from ``flowscope.yaml`` (or
     ``$FLOWSCOPE_CONFIG``) before the built-in ones; run leases last ``leases.ttl``.
     """
-    from flowscope.diagnosis.config import load_config
+    from flowscope.diagnosis.config import DiagnosisConfig, config_from_dict, read_config_file
 
-    engine = Engine(store, hooks=hooks, classify=load_config().classifier(),
-                    lease_ttl=lease_ttl())
+    # The file is read once for both of its sections.
+    data, source = read_config_file()
+    rules = config_from_dict(data, source=source).classifier() if source else \
+        DiagnosisConfig().classifier()
+    engine = Engine(store, hooks=hooks, classify=rules, lease_ttl=lease_ttl_of(data, source))
     try:
         yield engine
     finally:

@@ -57,6 +57,21 @@ def load_config(path: str | os.PathLike[str] | None = None) -> DiagnosisConfig:
         DiagnosisError: The file is missing (when named explicitly), unreadable, not YAML,
             or holds a bad rule.
     """
+    data, source = read_config_file(path)
+    if source is None:
+        return DiagnosisConfig()
+    return config_from_dict(data, source=source)
+
+
+def read_config_file(path: str | os.PathLike[str] | None = None) -> tuple[Any, str | None]:
+    """Read ``flowscope.yaml`` (or ``path``, or ``$FLOWSCOPE_CONFIG``) once, for every section.
+
+    Returns the parsed data (``{}`` when empty) and the file read (``None``: there was
+    none, which is fine unless a file was named explicitly).
+
+    Raises:
+        DiagnosisError: A named file is missing, or the file is unreadable or not YAML.
+    """
     explicit = path is not None or bool(os.environ.get(CONFIG_ENV, "").strip())
     chosen = Path(path if path is not None else
                   (os.environ.get(CONFIG_ENV, "").strip() or DEFAULT_CONFIG))
@@ -64,7 +79,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> DiagnosisConfig:
         if explicit:
             raise DiagnosisError(f"configuration file {str(chosen)!r} not found",
                                  hint=f"fix the path or unset {CONFIG_ENV}")
-        return DiagnosisConfig()
+        return {}, None
     try:
         data = yaml.safe_load(chosen.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -73,7 +88,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> DiagnosisConfig:
         detail = " ".join(str(exc).split())
         raise DiagnosisError(f"configuration file {str(chosen)!r} is not valid YAML: {detail}",
                              hint="fix the file's syntax") from None
-    return config_from_dict(data or {}, source=str(chosen))
+    return data or {}, str(chosen)
 
 
 def config_from_dict(data: Any, *, source: str = "<config>") -> DiagnosisConfig:
