@@ -499,13 +499,6 @@ class StepRunner:
         self._failures.append((step.id, info))
 
 
-def pausable_remaining(timeout: float, start: float, paused_before: float,
-                       paused_now: float) -> float:
-    """Seconds left of ``timeout`` when the time spent paused does not count."""
-    used = (time.monotonic() - start) - (paused_now - paused_before)
-    return timeout - used
-
-
 BUILTIN_LOOP_EXECUTORS = (InlineExecutor, ThreadExecutor)
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})

@@ -11,11 +11,13 @@ and the write sees the epoch that is current when it commits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
+
+import sqlalchemy as sa
 
 from flowscope.engine.leases import COMMAND_KINDS, Fence, Lease, LeaseInfo, RunCommand
 from flowscope.errors import LeaseLostError, RunNotFoundError, RunOwnedError, StoreError
+from flowscope.store.schema import run_commands, runs
 
 _NOW = {
     "sqlite": "(julianday('now') - 2440587.5) * 86400.0",
@@ -28,7 +30,7 @@ class SQLLeases:
 
     dialect: str
     _write: Callable[[Callable[[Any], None], str], None]
-    _transaction: Callable[[], AbstractContextManager[Any]]
+    _rows: Callable[[sa.Select[Any]], list[sa.Row[Any]]]
 
     def _mark(self, name: str) -> str:
         return f":{name}" if self.dialect == "sqlite" else f"%({name})s"
@@ -117,9 +119,17 @@ class SQLLeases:
         self._write(write, f"release the lease of run {lease.run_id}")
 
     def lease_info(self, run_id: str) -> LeaseInfo:
-        """Who holds the run's lease, read against the database clock."""
-        with self._transaction() as cur:
-            holder, epoch, acquired, expires, now = self._lease_row(cur, run_id, lock=False)
+        """Who holds the run's lease, read against the database clock.
+
+        A plain read on the pool: on SQLite a write transaction would take the write lock.
+        """
+        r = runs.c
+        rows = self._rows(sa.select(
+            r.owner_id, r.lease_epoch, r.lease_acquired_epoch, r.lease_expires_epoch,
+            sa.literal_column(self._now_sql())).where(r.id == run_id))
+        if not rows:
+            raise RunNotFoundError(run_id)
+        holder, epoch, acquired, expires, now = tuple(rows[0])
         return LeaseInfo(run_id, holder, int(epoch), acquired, expires, float(now))
 
     def send_command(self, run_id: str, kind: str, *, user: str | None = None) -> None:
@@ -146,10 +156,12 @@ class SQLLeases:
         out: list[RunCommand] = []
         # The untaken rows are few (each is taken within a poll): read them all through
         # the (taken_at_epoch, run_id) index and keep ours, rather than bind a long IN list.
-        with self._transaction() as cur:
-            cur.execute("SELECT id, run_id, kind, user_id FROM run_commands "
-                        "WHERE taken_at_epoch IS NULL ORDER BY id")
-            rows = [r for r in cur.fetchall() if r[1] in wanted]
+        # A plain read on the pool, and a write only when there is something to take: on
+        # SQLite a write transaction per poll would take the write lock twice a second.
+        c = run_commands.c
+        rows = [tuple(r) for r in self._rows(sa.select(c.id, c.run_id, c.kind, c.user_id)
+                                             .where(c.taken_at_epoch.is_(None))
+                                             .order_by(c.id)) if r.run_id in wanted]
         if not rows:
             return out
 
