@@ -65,8 +65,6 @@ class Outcome:
     """Killed after the child run committed ``completed``, before the parent step did."""
     resumes: int = 0
     """Processes that resumed the run (0: it ended, or was never recorded, in the first)."""
-    skipped: bool = False
-    """The run made fewer writes than the kill point, so it ended before reaching it."""
     violations: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -177,9 +175,8 @@ class Runner:
             # A step slower than the engine's start-flush delay commits its start on its
             # own, so how many writes a run makes depends on timing: a run that ended
             # cleanly before reaching write N simply had fewer writes.
-            if crash is not None and code == 0 and made < crash[0]:
-                outcome.skipped = True
-            elif crash is not None and code != 137:
+            ended_first = code == 0 and made < (crash[0] if crash else 0)
+            if crash is not None and code != 137 and not ended_first:
                 outcome.violations["completion"].append(
                     f"the first process should have died at write {crash[0]}, exited {code}")
         root = self._root(label)
