@@ -75,7 +75,10 @@ def preload(store: Journal, record: RunRecord, workflow: Workflow, *,
     """
     results: dict[str, StepAttemptRecord] = {}
     next_attempt: dict[str, int] = {}
-    for att in store.get_steps(record.id):
+    attempts = store.get_steps(record.id, include_rewound=True)  # read once for both uses
+    for att in attempts:
+        if att.rewound:
+            continue
         if att.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
             results[att.step_id] = att
         else:
@@ -85,13 +88,11 @@ def preload(store: Journal, record: RunRecord, workflow: Workflow, *,
         if sid in results:
             del next_attempt[sid]
     external = [s for s in workflow.steps if s.is_external and s.id not in results]
-    kinds = (*STATE_KINDS, ev.EventKind.STEP_STARTED) if external else STATE_KINDS
-    events = store.get_events(record.id, kinds=kinds)
+    events = store.get_events(record.id, kinds=STATE_KINDS)  # step starts are state kinds
     pre = Preloaded(results=results, next_attempt=next_attempt,
                     last_seq=store.last_seq(record.id), vars=fold_vars(events))
     if external:
-        recorded = {(a.step_id, a.attempt) for a in store.get_steps(
-            record.id, include_rewound=True)}
+        recorded = {(a.step_id, a.attempt) for a in attempts}
         started: dict[str, int] = {}
         for e in events:
             if isinstance(e, ev.StepStarted) and e.step_id is not None:
