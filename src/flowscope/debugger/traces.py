@@ -6,7 +6,6 @@ alike; nothing extra is recorded while a run executes.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from collections.abc import Sequence
@@ -14,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flowscope.debugger.values import assign, compare_states
+from flowscope.debugger.values import compare_states
 from flowscope.engine import events as ev
 from flowscope.engine.journal import Journal
-from flowscope.engine.state import STATE_KINDS, vars_at_starts
-from flowscope.errors import DebuggerError
+from flowscope.engine.state import STATE_KINDS, apply_state_event, vars_at_starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +60,21 @@ class TraceEntry:
 
 
 def _vars_diffs(events: Sequence[ev.Event]) -> dict[tuple[str, int], dict[str, Any]]:
-    """(step id, attempt) -> the diff its ``set`` made to vars, replaying the events."""
+    """(step id, attempt) -> the diff its ``set`` made to vars, replaying the events.
+
+    The replay is the engine's own fold of run state, so edits, rewinds and a fork's
+    starting vars count here exactly as they do for resume and fork.
+    """
     current: dict[str, Any] = {}
     attempt: dict[str, int] = {}
     out: dict[tuple[str, int], dict[str, Any]] = {}
     for event in events:
         if isinstance(event, ev.StepStarted) and event.step_id:
             attempt[event.step_id] = event.attempt
-        elif isinstance(event, ev.VarsSet) and event.step_id:
-            before = copy.deepcopy(current)
-            current.update(copy.deepcopy(dict(event.values)))
+        before = copy.deepcopy(current) if isinstance(event, ev.VarsSet) else None
+        current = apply_state_event(current, event)
+        if before is not None and event.step_id:
             out[(event.step_id, attempt.get(event.step_id, 1))] = compare_states(before, current)
-        elif isinstance(event, ev.VariableEdited) and event.path.startswith("vars."):
-            # DebuggerError: an edit of a key whose parent the events never showed.
-            with contextlib.suppress(DebuggerError):
-                assign(current, event.path[5:], copy.deepcopy(event.new))
-        elif isinstance(event, ev.VariableEdited) and event.path == "vars" \
-                and isinstance(event.new, dict):
-            current = copy.deepcopy(event.new)
     return out
 
 
