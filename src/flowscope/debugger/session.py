@@ -417,8 +417,10 @@ class Session:
                                     hint="restore works on a stopped live run; fork past runs")
             self._flush(tree)
             self.ring.materialize_run(execution.run_id)
+            store = self._engine.store
             done = rewind_to(execution, snap.to_dict(), rerun_effects=rerun_effects,
-                             events=self._engine.store.get_events)
+                             events=lambda run_id: store.get_events(
+                                 run_id, kinds=(ev.EventKind.VARS_SET,)))
             history.forget_run(tree, execution.run_id)
             tree.mode, tree.ref_frames = StepMode.PAUSE, ()
             tree.pause_reason = StopReason.STEP
